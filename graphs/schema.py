@@ -1,0 +1,135 @@
+"""The pydantic model tree of `agents.yaml`: the single source of truth for the squad's shape.
+
+Structure is checked here (types, ranges, unknown keys); meaning that needs the file system or
+the tool registry (prompt files exist, tools are known) is checked in `graphs.loader`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+AGENT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class Strict(BaseModel):
+    """Base for every YAML section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prices(Strict):
+    """US dollars per one million tokens, as the provider bills them."""
+
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+
+
+class ModelProfile(Strict):
+    """An OpenAI-compatible chat model; secrets and URLs are named by env var, never inlined."""
+
+    model: str = Field(min_length=1, description="Model name sent to the endpoint.")
+    model_env: str | None = Field(
+        default=None, description="Env var that, when set, overrides `model`."
+    )
+    base_url_env: str = "OPENAI_BASE_URL"
+    api_key_env: str = "OPENAI_API_KEY"
+    price_per_1m_tokens: Prices = Prices(input=Decimal(0), output=Decimal(0))
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    max_retries: int = Field(default=1, ge=0, le=10)
+
+
+class Routing(Strict):
+    """What the classifier knows about an agent: words that name its topic and example messages."""
+
+    keywords: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list, description="Regular expressions.")
+    examples: list[str] = Field(default_factory=list)
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        import re
+
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return patterns
+
+
+class Agent(Strict):
+    """One specialist of the squad."""
+
+    id: str = Field(pattern=AGENT_ID_PATTERN, description="Lower-case id used in events and APIs.")
+    name: str = Field(min_length=1, description="Display name shown to the user.")
+    description: str = Field(min_length=1)
+    prompt: str = Field(description="Persona prompt file, relative to the YAML file.")
+    model: str = "default"
+    temperature: float = Field(default=0.5, ge=0, le=2)
+    max_tokens: int = Field(default=800, ge=1, le=32_000)
+    tools: list[str] = Field(default_factory=list)
+    knowledge: list[str] = Field(default_factory=list, description="Files the agent answers from.")
+    routing: Routing = Routing()
+    active: bool = True
+
+
+class RulesLayer(Strict):
+    """Explicit mentions ("@leo", "fala com a Lia"), then per-agent keywords and patterns."""
+
+    type: Literal["rules"]
+    threshold: float = Field(default=0.5, ge=0, le=1)
+
+
+class ExamplesLayer(Strict):
+    """Lexical similarity between the message and each agent's routing examples."""
+
+    type: Literal["examples"]
+    threshold: float = Field(default=0.2, ge=0, le=1)
+
+
+ClassifierLayer = Annotated[RulesLayer | ExamplesLayer, Field(discriminator="type")]
+
+
+class Classifier(Strict):
+    """Layers run in order; the first one confident above its threshold decides."""
+
+    layers: list[ClassifierLayer] = Field(
+        default_factory=lambda: [RulesLayer(type="rules"), ExamplesLayer(type="examples")],
+        min_length=1,
+    )
+
+
+class Defaults(Strict):
+    fallback_agent: str = "max"
+    usd_brl: Decimal = Field(
+        default=Decimal("5.40"), gt=0, description="Exchange rate used to show costs in reais."
+    )
+    offline_notice: str = (
+        "Estou funcionando sem modelo de linguagem agora (modo offline): "
+        "respondo com a minha base de conhecimento e ferramentas."
+    )
+
+
+class SquadSpec(Strict):
+    """The whole `agents.yaml`."""
+
+    version: Literal[1] = 1
+    models: dict[str, ModelProfile]
+    agents: list[Agent] = Field(min_length=1)
+    classifier: Classifier = Classifier()
+    defaults: Defaults = Defaults()
+
+    def active_agents(self) -> list[Agent]:
+        """Agents that take traffic, in YAML order."""
+        return [agent for agent in self.agents if agent.active]
+
+    def agent(self, agent_id: str) -> Agent:
+        """The agent with this id; KeyError when there is none."""
+        for agent in self.agents:
+            if agent.id == agent_id:
+                return agent
+        raise KeyError(agent_id)
