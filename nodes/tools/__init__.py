@@ -1,0 +1,35 @@
+"""Deterministic tools: verified facts the agents quote instead of letting the model guess."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from nodes.tools._base import Tool, ToolContext, ToolResult
+from nodes.tools.calendar import seasonal_dates
+from nodes.tools.cash import cash_balance, cash_entry
+from nodes.tools.labor import intern_hours, thirteenth_salary
+
+__all__ = ["TOOLS", "Tool", "ToolContext", "ToolResult", "run_tools"]
+
+TOOLS: dict[str, Tool] = {
+    "cash_entry": cash_entry,
+    "cash_balance": cash_balance,
+    "thirteenth_salary": thirteenth_salary,
+    "intern_hours": intern_hours,
+    "seasonal_dates": seasonal_dates,
+}
+
+
+def run_tools(names: Iterable[str], message: str, ctx: ToolContext) -> list[ToolResult]:
+    """Run the named tools in order and keep the ones that had something to say.
+
+    An unknown name raises KeyError: a typo in an agent's tool list should fail loudly at
+    the first message, not silently leave the agent without its facts.
+    """
+    results = []
+    for name in names:
+        if name not in TOOLS:
+            raise KeyError(f"unknown tool {name!r}; known: {', '.join(TOOLS)}")
+        if (result := TOOLS[name](message, ctx)) is not None:
+            results.append(result)
+    return results

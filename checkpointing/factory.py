@@ -1,0 +1,69 @@
+"""Open the LangGraph checkpointer that holds every conversation: Postgres, SQLite or memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+
+
+def describe_backend(database_url: str | None) -> str:
+    """Which store `open_checkpointer` would use, for logs and /readyz."""
+    if database_url is None:
+        return "sqlite"
+    if database_url == "memory":
+        return "memory"
+    return "postgres"
+
+
+@asynccontextmanager
+async def open_checkpointer(
+    database_url: str | None, data_dir: Path, *, pool_size: int = 10
+) -> AsyncIterator[BaseCheckpointSaver]:
+    """Yield a ready checkpointer: `postgres://…` → Postgres, "memory" → RAM, None → SQLite file."""
+    backend = describe_backend(database_url)
+    if backend == "memory":
+        yield InMemorySaver()
+    elif backend == "postgres":
+        async with _postgres(database_url or "", pool_size) as saver:
+            yield saver
+    else:
+        async with _sqlite(data_dir) as saver:
+            yield saver
+
+
+@asynccontextmanager
+async def _postgres(url: str, pool_size: int) -> AsyncIterator[BaseCheckpointSaver]:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    # autocommit for the saver's own transactions; prepare_threshold=0 because pgbouncer in
+    # transaction mode cannot keep server-side prepared statements between requests.
+    pool = AsyncConnectionPool(
+        conninfo=url,
+        min_size=1,
+        max_size=pool_size,
+        open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+    )
+    await pool.open(wait=True, timeout=10)
+    try:
+        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        await saver.setup()
+        yield saver
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def _sqlite(data_dir: Path) -> AsyncIterator[BaseCheckpointSaver]:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(data_dir / "checkpoints.sqlite")) as saver:
+        await saver.setup()
+        yield saver

@@ -1,0 +1,86 @@
+"""Compile a validated `agents.yaml` into the squad's LangGraph `StateGraph`.
+
+START → classify → one node per active agent → END. The builder is returned uncompiled so the
+caller chooses the checkpointer (server: Postgres/SQLite; Studio: its own; tests: memory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from langgraph.graph import END, START, StateGraph
+
+from graphs.loader import LoadedSpec
+from graphs.models import Endpoint, build_chat_model, resolve_endpoint
+from graphs.state import SquadContext, SquadState
+from nodes.agent import AgentRuntime, make_agent_node
+from nodes.classify import make_classify_node
+from nodes.knowledge import KnowledgeIndex
+from nodes.routing import Router
+
+RESERVED_NODE_NAMES = frozenset({"classify", START, END})
+
+
+@dataclass(frozen=True)
+class Squad:
+    """The compiled-from-YAML squad: the graph builder and what each agent runs on."""
+
+    loaded: LoadedSpec
+    builder: StateGraph
+    runtimes: dict[str, AgentRuntime]
+    router: Router
+
+    def is_offline(self, agent_id: str) -> bool:
+        return self.runtimes[agent_id].model is None
+
+
+def build_agent_runtime(
+    loaded: LoadedSpec, agent_id: str, endpoints: Mapping[str, Endpoint], offline: bool
+) -> AgentRuntime:
+    """Read an agent's prompt and knowledge and give it a model unless offline."""
+    spec = loaded.spec
+    agent = spec.agent(agent_id)
+    endpoint = endpoints[agent.model]
+    model = None
+    if endpoint.online and not offline:
+        model = build_chat_model(agent, spec.models[agent.model], endpoint)
+    colleagues = "\n".join(
+        f"- {other.name} (@{other.id}): {other.description}"
+        for other in spec.active_agents()
+        if other.id != agent.id
+    )
+    return AgentRuntime(
+        agent=agent,
+        persona=loaded.read_text(agent.prompt),
+        knowledge=KnowledgeIndex.from_files({f: loaded.read_text(f) for f in agent.knowledge}),
+        model=model,
+        colleagues=colleagues,
+        offline_notice=spec.defaults.offline_notice,
+    )
+
+
+def build_squad(loaded: LoadedSpec, environ: Mapping[str, str], *, offline: bool = False) -> Squad:
+    """Everything the graph needs, from the YAML and the environment (model keys and URLs)."""
+    spec = loaded.spec
+    endpoints = {name: resolve_endpoint(p, environ) for name, p in spec.models.items()}
+    runtimes = {
+        agent.id: build_agent_runtime(loaded, agent.id, endpoints, offline)
+        for agent in spec.active_agents()
+    }
+    router = Router(spec)
+    return Squad(loaded, build_squad_graph(router, runtimes), runtimes, router)
+
+
+def build_squad_graph(router: Router, runtimes: Mapping[str, AgentRuntime]) -> StateGraph:
+    """The uncompiled graph: classify, then exactly one agent."""
+    clash = RESERVED_NODE_NAMES.intersection(runtimes)
+    if clash:
+        raise ValueError(f"agent ids {sorted(clash)} are reserved node names")
+    builder = StateGraph(SquadState, context_schema=SquadContext)
+    builder.add_node("classify", make_classify_node(router), destinations=tuple(runtimes))
+    builder.add_edge(START, "classify")
+    for agent_id, runtime in runtimes.items():
+        builder.add_node(agent_id, make_agent_node(runtime))
+        builder.add_edge(agent_id, END)
+    return builder

@@ -1,0 +1,58 @@
+"""The squad graph's state and per-run context."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any, TypedDict
+from zoneinfo import ZoneInfo
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+from nodes.routing import RouteDecision
+
+BUSINESS_TZ = ZoneInfo("America/Sao_Paulo")
+
+
+class Usage(TypedDict):
+    input_tokens: int
+    output_tokens: int
+
+
+class TurnError(TypedDict):
+    code: str
+    message: str
+
+
+class TurnResult(TypedDict):
+    """How the last turn went: who answered, with or without a model, tokens, failure."""
+
+    agent: str
+    offline: bool
+    usage: Usage
+    error: TurnError | None
+
+
+class SquadState(TypedDict, total=False):
+    """Checkpointed per thread; `messages` is the conversation, `ledger` the recorded cash entries."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    route: RouteDecision | None
+    active_agent: str | None
+    turn: TurnResult | None
+    ledger: Annotated[list[dict[str, Any]], operator.add]
+
+
+@dataclass(frozen=True)
+class SquadContext:
+    """Per-run data that is not conversation state: who is writing, from where, and today's date."""
+
+    user_id: str | None = None
+    channel: str = "api"
+    today: date | None = None
+
+    def business_today(self) -> date:
+        """Today in Brazil unless the run pins a date (tests, replays)."""
+        return self.today or datetime.now(BUSINESS_TZ).date()

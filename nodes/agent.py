@@ -1,0 +1,141 @@
+"""The agent node: one specialist answering the last message, with a model or offline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from graphs.schema import Agent
+from graphs.state import SquadContext, SquadState, TurnError, TurnResult, Usage
+from nodes.knowledge import Hit, KnowledgeIndex
+from nodes.offline import offline_reply, stream_pieces
+from nodes.tools import ToolContext, ToolResult, run_tools
+
+HISTORY_MESSAGES = 20
+
+PROVIDER_TIMEOUT = TurnError(
+    code="provider_timeout",
+    message="O modelo demorou demais para responder. Sua mensagem ficou salva; tente de novo.",
+)
+PROVIDER_ERROR = TurnError(
+    code="provider_error",
+    message="O provedor do modelo falhou no meio da resposta. Sua mensagem ficou salva; "
+    "tente de novo em instantes.",
+)
+
+
+@dataclass(frozen=True)
+class AgentRuntime:
+    """What an agent node needs, built once from the YAML: persona, knowledge, model or None."""
+
+    agent: Agent
+    persona: str
+    knowledge: KnowledgeIndex
+    model: BaseChatModel | None
+    colleagues: str
+    offline_notice: str
+
+
+AgentNode = Callable[[SquadState, Runtime[SquadContext]], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def make_agent_node(rt: AgentRuntime) -> AgentNode:
+    """Build the async node for one agent."""
+
+    async def agent_node(state: SquadState, runtime: Runtime[SquadContext]) -> dict[str, Any]:
+        context = runtime.context or SquadContext()
+        messages = state.get("messages", [])
+        question = _last_user_text(messages)
+        results = run_tools(
+            rt.agent.tools,
+            question,
+            ToolContext(today=context.business_today(), ledger=state.get("ledger", [])),
+        )
+        hits = rt.knowledge.search(question)
+        write = runtime.stream_writer
+        if rt.model is None:
+            text = offline_reply(rt.offline_notice, rt.agent.description, results, hits)
+            for piece in stream_pieces(text):
+                write({"type": "token", "text": piece})
+            usage = Usage(input_tokens=0, output_tokens=0)
+        else:
+            prompt = _prompt(rt, messages, results, hits)
+            try:
+                text, usage = await _stream_model(rt.model, prompt, write)
+            except openai.APITimeoutError:
+                return _failed(rt, PROVIDER_TIMEOUT)
+            except (openai.APIError, httpx.HTTPError):
+                return _failed(rt, PROVIDER_ERROR)
+        return {
+            "messages": [AIMessage(content=text, name=rt.agent.id)],
+            "active_agent": rt.agent.id,
+            "turn": TurnResult(
+                agent=rt.agent.id, offline=rt.model is None, usage=usage, error=None
+            ),
+            "ledger": [entry for result in results for entry in result.ledger_entries],
+        }
+
+    agent_node.__name__ = f"agent_{rt.agent.id}"
+    return agent_node
+
+
+async def _stream_model(
+    model: BaseChatModel, prompt: list[AnyMessage], write: Callable[[Any], None]
+) -> tuple[str, Usage]:
+    text: list[str] = []
+    usage = Usage(input_tokens=0, output_tokens=0)
+    async for chunk in model.astream(prompt):
+        if isinstance(chunk.content, str) and chunk.content:
+            text.append(chunk.content)
+            write({"type": "token", "text": chunk.content})
+        if chunk.usage_metadata:
+            usage = Usage(
+                input_tokens=chunk.usage_metadata["input_tokens"],
+                output_tokens=chunk.usage_metadata["output_tokens"],
+            )
+    return "".join(text), usage
+
+
+def _failed(rt: AgentRuntime, error: TurnError) -> dict[str, Any]:
+    # No assistant message: the thread keeps the user's message and the turn records the failure.
+    return {
+        "active_agent": rt.agent.id,
+        "turn": TurnResult(
+            agent=rt.agent.id,
+            offline=False,
+            usage=Usage(input_tokens=0, output_tokens=0),
+            error=error,
+        ),
+    }
+
+
+def _last_user_text(messages: list[AnyMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return message.text if hasattr(message, "text") else str(message.content)
+    return ""
+
+
+def _prompt(
+    rt: AgentRuntime, history: list[AnyMessage], results: list[ToolResult], hits: list[Hit]
+) -> list[AnyMessage]:
+    system = [rt.persona.strip(), f"Seus colegas na equipe:\n{rt.colleagues}"]
+    if results:
+        facts = "\n".join(f"- ({r.tool}) {r.text}" for r in results)
+        system.append(
+            "Fatos verificados pelas ferramentas nesta mensagem (use exatamente estes números):\n"
+            + facts
+        )
+    if hits:
+        passages = "\n\n".join(
+            f"[{h.passage.source} › {h.passage.title}]\n{h.passage.text}" for h in hits
+        )
+        system.append(f"Trechos da sua base de conhecimento:\n{passages}")
+    return [SystemMessage(content="\n\n".join(system)), *history[-HISTORY_MESSAGES:]]

@@ -1,0 +1,66 @@
+"""The Litestar application: `create_app()` wires settings, the squad graph and the stores."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from checkpointing import describe_backend, open_checkpointer
+from graphs.compiler import build_squad
+from graphs.loader import load_spec
+from server.chat import ChatService
+from server.errors import exception_to_response
+from server.routes import chat, get_thread, healthz, readyz
+from server.settings import Settings
+
+log = logging.getLogger("esquadra.server")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app; the squad and its stores are opened in the lifespan, not at import."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        loaded = load_spec(settings.config_path)
+        squad = build_squad(loaded, os.environ, offline=settings.offline)
+        async with open_checkpointer(settings.database_url, settings.data_dir) as checkpointer:
+            redis = _redis_client(settings.redis_url)
+            app.state.update(
+                settings=settings,
+                checkpointer=checkpointer,
+                redis=redis,
+                chat=ChatService(squad, squad.builder.compile(checkpointer=checkpointer)),
+            )
+            offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
+            log.info(
+                "squad ready: agents=%s offline=%s checkpoints=%s",
+                list(squad.runtimes),
+                offline,
+                describe_backend(settings.database_url),
+            )
+            try:
+                yield
+            finally:
+                if redis is not None:
+                    await redis.aclose()
+
+    return Litestar(
+        route_handlers=[chat, get_thread, healthz, readyz],
+        lifespan=[lifespan],
+        exception_handlers={Exception: exception_to_response},
+        openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),
+    )
+
+
+def _redis_client(url: str | None):  # type: ignore[no-untyped-def]
+    if url is None:
+        return None
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)

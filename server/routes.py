@@ -1,0 +1,111 @@
+"""HTTP routes: chat (SSE or JSON), thread history, health and readiness."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from server.chat import ChatEvent, ChatService, ChatTurn, new_thread_id
+from server.errors import ApiError
+from server.readiness import check_readiness
+from server.schemas import ChatReply, ChatRequest, ErrorBody, Health, Readiness, ThreadView
+from server.settings import Settings
+
+_ERRORS = {
+    400: ResponseSpec(ErrorBody, description="Invalid request: `{code, message}`."),
+    404: ResponseSpec(ErrorBody, description="Unknown thread."),
+}
+
+
+@post(
+    "/v1/chat",
+    summary="Send a message to the squad",
+    description=(
+        "Streams Server-Sent Events: `route` {agent, layer, confidence}, `token` {text}…, then "
+        "`done` {thread_id, agent, offline, usage, cost, latency_ms, ttft_ms} or `error` "
+        "{code, message}. With `Accept: application/json` the whole turn comes as one object."
+    ),
+    responses={
+        200: ResponseSpec(ChatReply, description="JSON reply (Accept: application/json)."),
+        **_ERRORS,
+        502: ResponseSpec(ErrorBody, description="Model provider failed."),
+    },
+    status_code=200,
+)
+async def chat(data: ChatRequest, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    settings: Settings = state.settings
+    message = data.message.strip()
+    if not message:
+        raise ApiError(400, "empty_message", "A mensagem está vazia.")
+    if len(message) > settings.max_message_chars:
+        raise ApiError(
+            400,
+            "message_too_long",
+            f"A mensagem tem {len(message)} caracteres; o limite é {settings.max_message_chars}.",
+        )
+    turn = ChatTurn(
+        message=message,
+        thread_id=data.thread_id or new_thread_id(),
+        user_id=data.user_id,
+        channel=data.channel,
+    )
+    service: ChatService = state.chat
+    if _wants_json(request):
+        return await _json_reply(service, turn)
+    return ServerSentEvent(_sse(service.stream(turn)), headers={"X-Thread-Id": turn.thread_id})
+
+
+@get("/v1/threads/{thread_id:str}", summary="A thread's messages", responses=_ERRORS)
+async def get_thread(thread_id: str, state: State) -> ThreadView:
+    service: ChatService = state.chat
+    messages = await service.thread_messages(thread_id)
+    if messages is None:
+        raise ApiError(404, "thread_not_found", f"Conversa '{thread_id}' não encontrada.")
+    return ThreadView(thread_id=thread_id, messages=messages)  # type: ignore[arg-type]
+
+
+@get("/healthz", summary="The process is alive")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@get(
+    "/readyz",
+    summary="Database, Redis and config are ready",
+    responses={503: ResponseSpec(Readiness, description="Something is not reachable.")},
+)
+async def readyz(state: State) -> Response[Readiness]:
+    readiness = await check_readiness(state)
+    return Response(readiness, status_code=200 if readiness.status == "ready" else 503)
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
+async def _sse(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ServerSentEventMessage]:
+    async for kind, data in events:
+        yield ServerSentEventMessage(event=kind, data=json.dumps(data, ensure_ascii=False))
+
+
+async def _json_reply(service: ChatService, turn: ChatTurn) -> Response[Any]:
+    route: dict[str, Any] = {}
+    text: list[str] = []
+    async for kind, data in service.stream(turn):
+        if kind == "route":
+            route = data
+        elif kind == "token":
+            text.append(data["text"])
+        elif kind == "error":
+            status = 504 if data["code"] == "provider_timeout" else 502
+            return Response({**data, "thread_id": turn.thread_id}, status_code=status)
+        elif kind == "done":
+            return Response({**data, "route": route, "reply": "".join(text)})
+    raise RuntimeError("chat stream ended without done or error")

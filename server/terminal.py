@@ -1,0 +1,49 @@
+"""`esquadra chat`: an interactive terminal session on the same graph and stores as the server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from checkpointing import open_checkpointer
+from graphs.compiler import build_squad
+from graphs.loader import load_spec
+from server.chat import ChatService, ChatTurn, new_thread_id
+from server.settings import Settings
+
+_EXIT_WORDS = {"sair", "exit", "quit", ":q"}
+
+
+async def run_terminal_chat(config: Path, *, thread_id: str | None, user_id: str | None) -> int:
+    """Read lines from stdin, stream each reply with the agent's name; empty input or 'sair' ends."""
+    settings = Settings.from_env()
+    squad = build_squad(load_spec(config), os.environ, offline=settings.offline)
+    names = {agent.id: agent.name for agent in squad.loaded.spec.agents}
+    thread = thread_id or new_thread_id()
+    async with open_checkpointer(settings.database_url, settings.data_dir) as checkpointer:
+        service = ChatService(squad, squad.builder.compile(checkpointer=checkpointer))
+        print(f"Esquadra — conversa {thread}. Digite 'sair' para terminar.")
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "você › ")
+            except EOFError:
+                break
+            message = line.strip()
+            if not message or message.lower() in _EXIT_WORDS:
+                break
+            turn = ChatTurn(message=message, thread_id=thread, user_id=user_id, channel="cli")
+            async for kind, data in service.stream(turn):
+                if kind == "route":
+                    sys.stdout.write(f"{names.get(data['agent'], data['agent'])} › ")
+                elif kind == "token":
+                    sys.stdout.write(data["text"])
+                elif kind == "error":
+                    sys.stdout.write(f"\n[erro: {data['message']}]")
+                elif kind == "done" and data["offline"]:
+                    sys.stdout.write("\n(modo offline)")
+                sys.stdout.flush()
+            print()
+    print(f"Até mais! Para continuar: esquadra chat --thread {thread}")
+    return 0

@@ -1,0 +1,98 @@
+"""Shared fixtures: the real Postgres and Redis of this machine, the stub LLM, the squad YAML.
+
+Without Postgres or Redis the tests that need them skip with the reason; under CI (CI=true) a
+missing service fails the run instead, so a green CI always means the real parts were exercised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SQUAD_YAML = REPO_ROOT / "agents.yaml"
+PG_ADMIN_URL = os.environ.get("ESQUADRA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_TEST_URL = os.environ.get("ESQUADRA_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (laptop) or fail (CI) when a real service is not listening."""
+    if _reachable(host, port):
+        return
+    reason = f"{name} is not reachable at {host}:{port}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI must run against the real {name}", pytrace=False)
+    pytest.skip(f"{reason}; start it to run this test")
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty database on the real PostgreSQL for this test module, dropped afterwards."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import psycopg
+
+    name = f"esquadra_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_service("Redis", "127.0.0.1", 6379)
+    return REDIS_TEST_URL
+
+
+@pytest.fixture(scope="session")
+def stub_server() -> Iterator[Any]:
+    """One OpenAI-compatible stub LLM on loopback for the whole session."""
+    from bench.stub_llm import run_stub_llm
+
+    with run_stub_llm() as server:
+        yield server
+
+
+@pytest.fixture
+def llm(stub_server: Any) -> Any:
+    """The stub LLM, reset to its defaults for this test."""
+    stub_server.reset()
+    return stub_server
+
+
+@pytest.fixture
+def online_env(llm: Any) -> dict[str, str]:
+    """Environment that points the default model profile at the stub."""
+    return {"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": llm.url, "ESQUADRA_MODEL": "stub-1"}
+
+
+def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
+    """Split an SSE body into (event, data) pairs."""
+    events = []
+    for block in body.replace("\r\n", "\n").split("\n\n"):
+        kind, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        if data:
+            events.append((kind, json.loads("\n".join(data))))
+    return events

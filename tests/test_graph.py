@@ -1,0 +1,181 @@
+"""The squad graph compiled from YAML: routing to agents, offline answers, model requests."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SQUAD_YAML
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from graphs.compiler import build_squad
+from graphs.loader import load_spec
+from graphs.state import SquadContext
+
+TODAY = SquadContext(today=date(2026, 11, 30))
+
+
+async def run_turn(
+    graph: Any, thread: str, text: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Send one message; return the custom events streamed and the final state values."""
+    config = {"configurable": {"thread_id": thread}}
+    events = [
+        chunk
+        async for chunk in graph.astream(
+            {"messages": [HumanMessage(content=text)]}, config, context=TODAY, stream_mode="custom"
+        )
+    ]
+    state = await graph.aget_state(config)
+    return events, state.values
+
+
+def offline_graph(path: Path = SQUAD_YAML) -> Any:
+    squad = build_squad(load_spec(path), {})
+    return squad.builder.compile(checkpointer=InMemorySaver())
+
+
+async def test_leo_records_revenue_offline_and_says_it_has_no_model() -> None:
+    events, state = await run_turn(
+        offline_graph(), "t1", "Registre receita de R$ 1.500 da venda de hoje"
+    )
+    route = events[0]
+    reply = "".join(e["text"] for e in events if e["type"] == "token")
+    assert route["type"] == "route" and route["agent"] == "leo"
+    assert "sem modelo de linguagem" in reply
+    assert "R$ 1.500,00" in reply
+    assert state["messages"][-1].content == reply
+    assert state["messages"][-1].name == "leo"
+    assert state["turn"]["offline"] is True
+    assert state["ledger"][0]["amount"] == "1500.00"
+    assert state["ledger"][0]["kind"] == "receita"
+
+
+async def test_offline_reply_streams_in_many_tokens() -> None:
+    events, _ = await run_turn(offline_graph(), "t1", "estagiária pode fazer 8h por dia?")
+    tokens = [e for e in events if e["type"] == "token"]
+    assert events[0]["agent"] == "lia"
+    assert len(tokens) > 10
+
+
+async def test_offline_answer_cites_the_knowledge_file_it_used() -> None:
+    events, _ = await run_turn(offline_graph(), "t1", "quando vence o DAS do simples nacional?")
+    reply = "".join(e["text"] for e in events if e["type"] == "token")
+    assert events[0]["agent"] == "leo"
+    assert "simples_nacional.md" in reply
+
+
+async def test_ledger_accumulates_across_turns_of_a_thread() -> None:
+    graph = offline_graph()
+    await run_turn(graph, "t1", "registra 1.500 de venda hoje")
+    await run_turn(graph, "t1", "lança despesa de 350 reais com luz ontem")
+    events, state = await run_turn(graph, "t1", "@leo qual meu saldo?")
+    reply = "".join(e["text"] for e in events if e["type"] == "token")
+    assert len(state["ledger"]) == 2
+    assert "R$ 1.150,00" in reply
+
+
+async def test_explicit_mention_overrides_topic() -> None:
+    events, _ = await run_turn(offline_graph(), "t1", "@lia registra 1.500 de venda hoje")
+    assert events[0]["agent"] == "lia"
+    assert events[0]["layer"] == "mention"
+
+
+async def test_unclear_message_goes_to_the_fallback_agent() -> None:
+    events, _ = await run_turn(offline_graph(), "t1", "hmm")
+    assert events[0]["agent"] == "max"
+    assert events[0]["layer"] == "fallback"
+
+
+async def test_model_request_carries_agent_temperature_max_tokens_and_persona(
+    online_env: dict[str, str], llm: Any
+) -> None:
+    squad = build_squad(load_spec(SQUAD_YAML), online_env)
+    graph = squad.builder.compile(checkpointer=InMemorySaver())
+    llm.configure(replies=["Anotado! Receita de R$ 1.500,00 em Vendas."])
+    events, state = await run_turn(graph, "t1", "Registre receita de R$ 1.500 da venda de hoje")
+    request = llm.stub.requests[-1]
+    leo = squad.loaded.spec.agent("leo")
+    assert request["temperature"] == leo.temperature
+    assert leo.max_tokens in (request.get("max_tokens"), request.get("max_completion_tokens"))
+    assert request["model"] == "stub-1"
+    assert request["stream"] is True
+    system = request["messages"][0]
+    assert system["role"] == "system" and "Leo" in system["content"]
+    # The tool's verified fact reaches the model so it never has to invent the number.
+    assert "R$ 1.500,00" in system["content"]
+    assert state["messages"][-1].content == "Anotado! Receita de R$ 1.500,00 em Vendas."
+    assert state["turn"]["offline"] is False
+    assert state["turn"]["usage"]["output_tokens"] > 0
+
+
+async def test_history_reaches_the_model_on_the_next_turn(
+    online_env: dict[str, str], llm: Any
+) -> None:
+    graph = build_squad(load_spec(SQUAD_YAML), online_env).builder.compile(
+        checkpointer=InMemorySaver()
+    )
+    await run_turn(graph, "t1", "tenho uma padaria em Campinas e quero vender mais no natal")
+    await run_turn(graph, "t1", "me da ideia de post pro natal")
+    contents = [m["content"] for m in llm.stub.requests[-1]["messages"]]
+    assert "tenho uma padaria em Campinas e quero vender mais no natal" in contents
+
+
+def test_a_fourth_agent_needs_only_yaml_and_a_prompt(tmp_path: Path) -> None:
+    shutil.copytree(SQUAD_YAML.parent / "prompts", tmp_path / "prompts")
+    (tmp_path / "prompts" / "bia.md").write_text(
+        "Você é a Bia, especialista em estoque e compras de pequenos negócios.", encoding="utf-8"
+    )
+    (tmp_path / "prompts" / "knowledge" / "bia").mkdir()
+    (tmp_path / "prompts" / "knowledge" / "bia" / "estoque.md").write_text(
+        "## Giro de estoque\nGiro de estoque é quantas vezes o estoque se renova no período.\n",
+        encoding="utf-8",
+    )
+    yaml_text = SQUAD_YAML.read_text(encoding="utf-8").replace(
+        "\nclassifier:",
+        """
+  - id: bia
+    name: Bia
+    description: Estoque e compras
+    prompt: prompts/bia.md
+    temperature: 0.3
+    knowledge: [prompts/knowledge/bia/estoque.md]
+    routing:
+      keywords: [estoque, fornecedor de farinha, inventario]
+      examples: ["como calculo o giro de estoque?"]
+
+classifier:""",
+        1,
+    )
+    (tmp_path / "agents.yaml").write_text(yaml_text, encoding="utf-8")
+    graph = offline_graph(tmp_path / "agents.yaml")
+    assert "bia" in graph.get_graph().nodes
+
+    import asyncio
+
+    events, state = asyncio.run(run_turn(graph, "t1", "como anda o giro de estoque?"))
+    assert events[0]["agent"] == "bia"
+    assert "Giro de estoque" in "".join(e["text"] for e in events if e["type"] == "token")
+    assert state["messages"][-1].name == "bia"
+
+
+def test_inactive_agent_has_no_node(tmp_path: Path) -> None:
+    shutil.copytree(SQUAD_YAML.parent / "prompts", tmp_path / "prompts")
+    text = SQUAD_YAML.read_text(encoding="utf-8")
+    lia_start = text.index("- id: lia")
+    (tmp_path / "agents.yaml").write_text(
+        text[:lia_start] + "- id: lia\n    active: false" + text[lia_start + len("- id: lia") :],
+        encoding="utf-8",
+    )
+    graph = offline_graph(tmp_path / "agents.yaml")
+    assert "lia" not in graph.get_graph().nodes
+    assert {"leo", "max"} <= set(graph.get_graph().nodes)
+
+
+@pytest.mark.parametrize("agent", ["leo", "max", "lia"])
+def test_each_squad_agent_is_a_graph_node(agent: str) -> None:
+    assert agent in offline_graph().get_graph().nodes
