@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
 from graphs.loader import LoadedSpec
-from graphs.models import Endpoint, build_chat_model, resolve_endpoint
+from graphs.models import Endpoint, build_chat_model, new_http_client, resolve_endpoint
 from graphs.state import SquadContext, SquadState
 from nodes.agent import AgentRuntime, make_agent_node
 from nodes.classify import make_classify_node
@@ -30,13 +31,22 @@ class Squad:
     builder: StateGraph
     runtimes: dict[str, AgentRuntime]
     router: Router
+    http_client: Any
+
+    async def aclose(self) -> None:
+        """Close the model connection pool."""
+        await self.http_client.aclose()
 
     def is_offline(self, agent_id: str) -> bool:
         return self.runtimes[agent_id].model is None
 
 
 def build_agent_runtime(
-    loaded: LoadedSpec, agent_id: str, endpoints: Mapping[str, Endpoint], offline: bool
+    loaded: LoadedSpec,
+    agent_id: str,
+    endpoints: Mapping[str, Endpoint],
+    offline: bool,
+    http_client: Any,
 ) -> AgentRuntime:
     """Read an agent's prompt and knowledge and give it a model unless offline."""
     spec = loaded.spec
@@ -44,7 +54,7 @@ def build_agent_runtime(
     endpoint = endpoints[agent.model]
     model = None
     if endpoint.online and not offline:
-        model = build_chat_model(agent, spec.models[agent.model], endpoint)
+        model = build_chat_model(agent, spec.models[agent.model], endpoint, http_client)
     colleagues = "\n".join(
         f"- {other.name} (@{other.id}): {other.description}"
         for other in spec.active_agents()
@@ -64,12 +74,13 @@ def build_squad(loaded: LoadedSpec, environ: Mapping[str, str], *, offline: bool
     """Everything the graph needs, from the YAML and the environment (model keys and URLs)."""
     spec = loaded.spec
     endpoints = {name: resolve_endpoint(p, environ) for name, p in spec.models.items()}
+    http_client = new_http_client()
     runtimes = {
-        agent.id: build_agent_runtime(loaded, agent.id, endpoints, offline)
+        agent.id: build_agent_runtime(loaded, agent.id, endpoints, offline, http_client)
         for agent in spec.active_agents()
     }
     router = Router(spec)
-    return Squad(loaded, build_squad_graph(router, runtimes), runtimes, router)
+    return Squad(loaded, build_squad_graph(router, runtimes), runtimes, router, http_client)
 
 
 def build_squad_graph(router: Router, runtimes: Mapping[str, AgentRuntime]) -> StateGraph:

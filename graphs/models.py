@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import openai
 from langchain_openai import ChatOpenAI
 
 from graphs.schema import Agent, ModelProfile
@@ -33,9 +34,21 @@ def resolve_endpoint(profile: ModelProfile, environ: Mapping[str, str]) -> Endpo
     )
 
 
-def build_chat_model(agent: Agent, profile: ModelProfile, endpoint: Endpoint) -> ChatOpenAI:
+def new_http_client() -> openai.DefaultAsyncHttpxClient:
+    """One connection pool per squad, closed with it.
+
+    langchain-openai otherwise caches a process-wide client bound to the first event loop that
+    used it, which breaks any process that runs more than one loop (test clients, reloads).
+    """
+    return openai.DefaultAsyncHttpxClient()
+
+
+def build_chat_model(
+    agent: Agent, profile: ModelProfile, endpoint: Endpoint, http_client: object
+) -> ChatOpenAI:
     """An async-streaming client with the agent's own temperature and token budget."""
     return ChatOpenAI(
+        http_async_client=http_client,
         model=endpoint.model,
         base_url=endpoint.base_url,
         api_key=endpoint.api_key,  # type: ignore[arg-type]

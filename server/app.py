@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -21,14 +21,18 @@ from server.settings import Settings
 log = logging.getLogger("esquadra.server")
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the app; the squad and its stores are opened in the lifespan, not at import."""
+def create_app(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Litestar:
+    """Build the app; the squad and its stores are opened in the lifespan, not at import.
+
+    `environ` holds the model profiles' variables (API keys, base URLs); default: the process's.
+    """
     settings = settings or Settings.from_env()
+    model_env = os.environ if environ is None else environ
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         loaded = load_spec(settings.config_path)
-        squad = build_squad(loaded, os.environ, offline=settings.offline)
+        squad = build_squad(loaded, model_env, offline=settings.offline)
         async with open_checkpointer(settings.database_url, settings.data_dir) as checkpointer:
             redis = _redis_client(settings.redis_url)
             app.state.update(
@@ -47,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             try:
                 yield
             finally:
+                await squad.aclose()
                 if redis is not None:
                     await redis.aclose()
 

@@ -47,6 +47,11 @@ def exception_to_response(request: Request[Any, Any, Any], exc: Exception) -> Re
         )
     if isinstance(exc, NotFoundException):
         return Response(error_body("not_found", "Rota não encontrada."), status_code=404)
+    if isinstance(exc, HTTPException) and str(exc.detail).startswith("JSON is malformed"):
+        return Response(
+            error_body("invalid_json", f"O corpo da requisição não é um JSON válido: {exc.detail}"),
+            status_code=400,
+        )
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         code = _CODES.get(exc.status_code, "bad_request")
         return Response(error_body(code, str(exc.detail)), status_code=exc.status_code)

@@ -45,5 +45,6 @@ async def run_terminal_chat(config: Path, *, thread_id: str | None, user_id: str
                     sys.stdout.write("\n(modo offline)")
                 sys.stdout.flush()
             print()
+    await squad.aclose()
     print(f"Até mais! Para continuar: esquadra chat --thread {thread}")
     return 0
