@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,7 +64,7 @@ async def _postgres(url: str, pool_size: int) -> AsyncIterator[BaseCheckpointSav
 async def _sqlite(data_dir: Path) -> AsyncIterator[BaseCheckpointSaver]:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(data_dir / "checkpoints.sqlite")) as saver:
         await saver.setup()
         yield saver

@@ -36,7 +36,7 @@ class TurnResult(TypedDict):
 
 
 class SquadState(TypedDict, total=False):
-    """Checkpointed per thread; `messages` is the conversation, `ledger` the recorded cash entries."""
+    """Checkpointed per thread: the conversation, the last route and turn, the cash ledger."""
 
     messages: Annotated[list[AnyMessage], add_messages]
     route: RouteDecision | None

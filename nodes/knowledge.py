@@ -33,7 +33,7 @@ class Hit:
 
 
 def split_sections(source: str, markdown: str) -> list[Passage]:
-    """Cut a markdown file at its `## ` headings; text before the first heading is its own passage."""
+    """Cut markdown at its `## ` headings; text before the first one is a passage too."""
     passages: list[Passage] = []
     matches = list(_HEADING.finditer(markdown))
     preamble = markdown[: matches[0].start()] if matches else markdown

@@ -21,7 +21,9 @@ from server.settings import Settings
 log = logging.getLogger("esquadra.server")
 
 
-def create_app(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, environ: Mapping[str, str] | None = None
+) -> Litestar:
     """Build the app; the squad and its stores are opened in the lifespan, not at import.
 
     `environ` holds the model profiles' variables (API keys, base URLs); default: the process's.

@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from server.chat import ChatEvent, ChatService, ChatTurn, new_thread_id
@@ -38,7 +39,9 @@ _ERRORS = {
     },
     status_code=200,
 )
-async def chat(data: ChatRequest, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+async def chat(
+    data: JSONBody[ChatRequest], request: Request[Any, Any, Any], state: State
+) -> Response[Any]:
     settings: Settings = state.settings
     message = data.message.strip()
     if not message:
@@ -62,7 +65,7 @@ async def chat(data: ChatRequest, request: Request[Any, Any, Any], state: State)
 
 
 @get("/v1/threads/{thread_id:str}", summary="A thread's messages", responses=_ERRORS)
-async def get_thread(thread_id: str, state: State) -> ThreadView:
+async def get_thread(thread_id: FromPath[str], state: State) -> ThreadView:
     service: ChatService = state.chat
     messages = await service.thread_messages(thread_id)
     if messages is None:

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (msgspec structs: Litestar validates them natively)."""
+"""Request and response bodies of the HTTP API, as msgspec structs Litestar validates natively."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ _EXIT_WORDS = {"sair", "exit", "quit", ":q"}
 
 
 async def run_terminal_chat(config: Path, *, thread_id: str | None, user_id: str | None) -> int:
-    """Read lines from stdin, stream each reply with the agent's name; empty input or 'sair' ends."""
+    """Stream a reply, with the agent's name, to each line read; empty input or 'sair' ends."""
     settings = Settings.from_env()
     squad = build_squad(load_spec(config), os.environ, offline=settings.offline)
     names = {agent.id: agent.name for agent in squad.loaded.spec.agents}

@@ -97,7 +97,7 @@ async def test_model_request_carries_agent_temperature_max_tokens_and_persona(
     squad = build_squad(load_spec(SQUAD_YAML), online_env)
     graph = squad.builder.compile(checkpointer=InMemorySaver())
     llm.configure(replies=["Anotado! Receita de R$ 1.500,00 em Vendas."])
-    events, state = await run_turn(graph, "t1", "Registre receita de R$ 1.500 da venda de hoje")
+    _, state = await run_turn(graph, "t1", "Registre receita de R$ 1.500 da venda de hoje")
     request = llm.stub.requests[-1]
     leo = squad.loaded.spec.agent("leo")
     assert request["temperature"] == leo.temperature

@@ -1,0 +1,77 @@
+"""The `esquadra` command as a user runs it: check, graph, chat."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT
+
+ESQUADRA = str(Path(sys.executable).parent / "esquadra")
+INVALID = REPO_ROOT / "tests" / "data" / "invalid"
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [ESQUADRA, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_check_accepts_the_real_squad() -> None:
+    result = run("check", "agents.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "3 active agent(s): leo, max, lia" in result.stdout
+
+
+@pytest.mark.parametrize("broken", sorted(p.name for p in INVALID.glob("*.yaml")))
+def test_check_names_file_path_and_fix_for_each_broken_file(broken: str) -> None:
+    result = run("check", broken, cwd=INVALID)
+    expected = (INVALID / broken.replace(".yaml", ".expected")).read_text(encoding="utf-8")
+    first_line = expected.replace("{dir}", str(INVALID)).splitlines()[0]
+    assert result.returncode == 1
+    assert first_line in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_check_of_a_missing_file_is_exit_1_without_traceback() -> None:
+    result = run("check", "nao_existe.yaml")
+    assert result.returncode == 1
+    assert "nao_existe.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_graph_prints_mermaid_with_every_active_agent() -> None:
+    result = run("graph")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.lstrip().startswith(("graph TD", "---"))
+    for node in ("classify", "leo", "max", "lia"):
+        assert node in result.stdout
+
+
+def test_chat_streams_replies_with_the_agent_name(tmp_path: Path) -> None:
+    result = run(
+        "chat",
+        stdin="Registre receita de R$ 1.500 da venda de hoje\nestagiária pode fazer 8h?\nsair\n",
+        env={"ESQUADRA_DATA_DIR": str(tmp_path), "OPENAI_API_KEY": "", "DATABASE_URL": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Leo › " in result.stdout and "R$ 1.500,00" in result.stdout
+    assert "Lia › " in result.stdout
+    assert "modo offline" in result.stdout
+
+
+def test_serve_refuses_a_broken_config_with_the_problem() -> None:
+    result = run("serve", "--config", str(INVALID / "temperature.yaml"), "--port", "0")
+    assert result.returncode == 1
+    assert "agents[0].temperature" in result.stderr

@@ -1,0 +1,49 @@
+"""A conversation survives a real restart of the server process, on SQLite and on Postgres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import parse_sse
+from server_process import ServerProcess
+
+
+def post_chat(url: str, **body: Any) -> list[tuple[str, dict[str, Any]]]:
+    response = httpx.post(f"{url}/v1/chat", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    return parse_sse(response.text)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def storage_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    if request.param == "postgres":
+        return {"DATABASE_URL": request.getfixturevalue("postgres_url")}
+    return {"DATABASE_URL": "", "ESQUADRA_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_conversation_survives_a_killed_server(
+    storage_env: dict[str, str], online_env: dict[str, str], llm: Any
+) -> None:
+    env = {**storage_env, **online_env, "REDIS_URL": ""}
+    first = "tenho uma padaria em Campinas com 5 funcionários"
+    with ServerProcess(env) as server:
+        events = post_chat(server.url, message=first, thread_id="padaria-1")
+        assert events[-1][0] == "done"
+        server.kill()  # SIGKILL: no graceful shutdown, as in a crash
+
+    with ServerProcess(env) as server:
+        thread = httpx.get(f"{server.url}/v1/threads/padaria-1", timeout=10).json()
+        assert [m["role"] for m in thread["messages"]] == ["user", "assistant"]
+        assert thread["messages"][0]["content"] == first
+        events = post_chat(
+            server.url, message="e quantos funcionários eu tenho?", thread_id="padaria-1"
+        )
+        assert events[-1][0] == "done"
+
+    # The model saw the earlier turn after the restart: the memory is the checkpointer's.
+    last_prompt = [m["content"] for m in llm.stub.requests[-1]["messages"]]
+    assert first in last_prompt
+    assert "e quantos funcionários eu tenho?" in last_prompt
