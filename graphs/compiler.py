@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
 from graphs.loader import LoadedSpec
-from graphs.models import Endpoint, build_chat_model, new_http_client, resolve_endpoint
+from graphs.models import (
+    Endpoint,
+    build_chat_model,
+    build_routing_model,
+    new_http_client,
+    resolve_endpoint,
+)
+from graphs.routing import build_router
 from graphs.state import SquadContext, SquadState
 from nodes.agent import AgentRuntime, make_agent_node
 from nodes.classify import make_classify_node
@@ -21,6 +29,7 @@ from nodes.knowledge import KnowledgeIndex
 from nodes.routing import Router
 
 RESERVED_NODE_NAMES = frozenset({"classify", START, END})
+DEFAULT_CACHE_DIR = Path(".esquadra") / "cache"
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,17 @@ def build_agent_runtime(
     )
 
 
-def build_squad(loaded: LoadedSpec, environ: Mapping[str, str], *, offline: bool = False) -> Squad:
-    """Everything the graph needs, from the YAML and the environment (model keys and URLs)."""
+def build_squad(
+    loaded: LoadedSpec,
+    environ: Mapping[str, str],
+    *,
+    offline: bool = False,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+) -> Squad:
+    """Everything the graph needs, from the YAML and the environment (model keys and URLs).
+
+    Builds the routing head too (the routing examples are embedded once, cached in `cache_dir`).
+    """
     spec = loaded.spec
     endpoints = {name: resolve_endpoint(p, environ) for name, p in spec.models.items()}
     http_client = new_http_client()
@@ -79,7 +97,12 @@ def build_squad(loaded: LoadedSpec, environ: Mapping[str, str], *, offline: bool
         agent.id: build_agent_runtime(loaded, agent.id, endpoints, offline, http_client)
         for agent in spec.active_agents()
     }
-    router = Router(spec)
+    routing_models = {
+        name: build_routing_model(spec.models[name], endpoint, http_client)
+        for name, endpoint in endpoints.items()
+        if endpoint.online and not offline
+    }
+    router = build_router(loaded, cache_dir=cache_dir, llm_models=routing_models)
     return Squad(loaded, build_squad_graph(router, runtimes), runtimes, router, http_client)
 
 

@@ -574,6 +574,7 @@ def _check_meaning(spec: SquadSpec, doc: _Doc, base_dir: Path) -> list[ConfigIss
         *_unknown_models(spec, doc),
         *_traffic(spec, doc),
         *_repeated_layers(spec, doc),
+        *_classifier_references(spec, doc, base_dir),
     ]
 
 
@@ -681,6 +682,20 @@ def _repeated_layers(spec: SquadSpec, doc: _Doc) -> Iterable[ConfigIssue]:
             yield doc.issue(("classifier", "layers", index, "type"), message, hint)
         else:
             first[layer.type] = index
+
+
+def _classifier_references(spec: SquadSpec, doc: _Doc, base_dir: Path) -> Iterable[ConfigIssue]:
+    classifier = spec.classifier
+    for k, relative in enumerate(classifier.training_data):
+        problem = _file_problem(base_dir, relative, "training data")
+        if problem is not None:
+            yield doc.issue(("classifier", "training_data", k), *problem)
+    profiles = list(spec.models)
+    for index, layer in enumerate(classifier.layers):
+        if layer.type == "llm" and layer.model not in spec.models:
+            hint = _did_you_mean(layer.model, profiles, "profiles under 'models'")
+            loc: Loc = ("classifier", "layers", index, "model")
+            yield doc.issue(loc, f"unknown model profile '{layer.model}'", hint)
 
 
 def _is_set(doc: _Doc, loc: Loc) -> bool:

@@ -59,3 +59,19 @@ def build_chat_model(
         streaming=True,
         stream_usage=True,
     )
+
+
+def build_routing_model(
+    profile: ModelProfile, endpoint: Endpoint, http_client: object
+) -> ChatOpenAI:
+    """The classifier's model: deterministic and short, since it only names an agent."""
+    return ChatOpenAI(
+        http_async_client=http_client,
+        model=endpoint.model,
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key,  # type: ignore[arg-type]
+        temperature=0,
+        max_tokens=60,  # type: ignore[call-arg]
+        timeout=min(profile.timeout_s, 10.0),
+        max_retries=0,
+    )

@@ -82,6 +82,9 @@ class RulesLayer(Strict):
 
     type: Literal["rules"]
     threshold: float = Field(default=0.5, ge=0, le=1)
+    keywords_decide: bool = Field(
+        default=True, description="False: keywords only inform later layers; mentions still decide."
+    )
 
 
 class ExamplesLayer(Strict):
@@ -91,7 +94,36 @@ class ExamplesLayer(Strict):
     threshold: float = Field(default=0.2, ge=0, le=1)
 
 
-ClassifierLayer = Annotated[RulesLayer | ExamplesLayer, Field(discriminator="type")]
+class FollowupLayer(Strict):
+    """Short or anaphoric messages stay with the last agent, unless the topic clearly moved."""
+
+    type: Literal["followup"]
+    threshold: float = Field(default=0.5, ge=0, le=1, description="P(stay) needed to decide.")
+
+
+class SemanticLayer(Strict):
+    """A classifier head over e5 embeddings and character n-grams, trained on routing examples."""
+
+    type: Literal["semantic"]
+    threshold: float = Field(
+        default=0.55, ge=0, le=1, description="Probability needed when no fitted threshold exists."
+    )
+    variant: Literal["enpt", "original"] = "enpt"
+
+
+class LlmLayer(Strict):
+    """Asks a model (structured output) when every earlier layer is unsure; skipped offline."""
+
+    type: Literal["llm"]
+    model: str = "default"
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    history_turns: int = Field(default=4, ge=0, le=20)
+
+
+ClassifierLayer = Annotated[
+    RulesLayer | ExamplesLayer | FollowupLayer | SemanticLayer | LlmLayer,
+    Field(discriminator="type"),
+]
 
 
 class Classifier(Strict):
@@ -100,6 +132,16 @@ class Classifier(Strict):
     layers: list[ClassifierLayer] = Field(
         default_factory=lambda: [RulesLayer(type="rules"), ExamplesLayer(type="examples")],
         min_length=1,
+    )
+    training_data: list[str] = Field(
+        default_factory=list,
+        description="JSONL files of labelled messages ({text, history, agent}) added to the "
+        "agents' routing examples when the semantic head is trained.",
+    )
+    fitted: str | None = Field(
+        default=None,
+        description="JSON written by `esquadra fit-routing`: per-agent thresholds and the "
+        "follow-up model. Missing file → the layers' default thresholds.",
     )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict  # pydantic needs it on 3.11 (Studio schemas)
 
 from nodes.routing import RouteDecision
 

@@ -5,24 +5,38 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from graphs.state import SquadContext, SquadState
-from nodes.routing import Router
+from nodes.routing import HistoryTurn, Router
+
+HISTORY_TURNS = 8
 
 ClassifyNode = Callable[[SquadState, Runtime[SquadContext]], Coroutine[Any, Any, Command[str]]]
+
+
+def conversation_history(messages: list[AnyMessage]) -> tuple[str, list[HistoryTurn]]:
+    """The last user message and the turns before it, in the router's shape."""
+    last = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
+    if last is None:
+        return "", []
+    history: list[HistoryTurn] = []
+    for message in messages[max(0, last - HISTORY_TURNS) : last]:
+        if isinstance(message, HumanMessage):
+            history.append(HistoryTurn(role="user", content=message.text, agent=None))
+        elif isinstance(message, AIMessage):
+            history.append(HistoryTurn(role="assistant", content=message.text, agent=message.name))
+    return messages[last].text, history
 
 
 def make_classify_node(router: Router) -> ClassifyNode:
     """Build the node; the router is compiled once from the YAML."""
 
     async def classify(state: SquadState, runtime: Runtime[SquadContext]) -> Command[str]:
-        last = next(
-            (m for m in reversed(state.get("messages", [])) if isinstance(m, HumanMessage)), None
-        )
-        decision = router.route(last.text if last is not None else "")
+        text, history = conversation_history(state.get("messages", []))
+        decision = await router.route(text, history)
         runtime.stream_writer(
             {
                 "type": "route",

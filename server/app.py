@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -15,7 +16,7 @@ from graphs.compiler import build_squad
 from graphs.loader import load_spec
 from server.chat import ChatService
 from server.errors import exception_to_response
-from server.routes import chat, get_thread, healthz, readyz
+from server.routes import chat, classify, get_thread, healthz, readyz
 from server.settings import Settings
 
 log = logging.getLogger("esquadra.server")
@@ -34,7 +35,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         loaded = load_spec(settings.config_path)
-        squad = build_squad(loaded, model_env, offline=settings.offline)
+        squad = await asyncio.to_thread(
+            build_squad,
+            loaded,
+            model_env,
+            offline=settings.offline,
+            cache_dir=settings.data_dir / "cache",
+        )
         async with open_checkpointer(settings.database_url, settings.data_dir) as checkpointer:
             redis = _redis_client(settings.redis_url)
             app.state.update(
@@ -58,7 +65,7 @@ def create_app(
                     await redis.aclose()
 
     return Litestar(
-        route_handlers=[chat, get_thread, healthz, readyz],
+        route_handlers=[chat, classify, get_thread, healthz, readyz],
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),

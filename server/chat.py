@@ -14,6 +14,8 @@ from langgraph.graph.state import CompiledStateGraph
 
 from graphs.compiler import Squad
 from graphs.state import SquadContext
+from nodes.classify import HISTORY_TURNS
+from nodes.routing import HistoryTurn
 from server.costs import turn_cost
 
 log = logging.getLogger("esquadra.chat")
@@ -101,6 +103,16 @@ class ChatService:
         if not snapshot.values:
             return None
         return [_as_dict(m) for m in snapshot.values.get("messages", []) if _as_dict(m)]
+
+    async def thread_history(self, thread_id: str) -> list[HistoryTurn]:
+        """The thread's stored conversation in the router's shape ([] for a new thread)."""
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
+        messages = snapshot.values.get("messages", []) if snapshot.values else []
+        return [
+            HistoryTurn(role=item["role"], content=item["content"], agent=item["agent"])
+            for item in map(_as_dict, messages)
+            if item is not None
+        ][-HISTORY_TURNS:]
 
     def _cost(self, agent_id: str, usage: dict[str, int]) -> dict[str, str]:
         spec = self.squad.loaded.spec

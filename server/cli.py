@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ DEFAULT_CONFIG = "agents.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `esquadra eval-routing … | head` should end quietly, not with a BrokenPipeError.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -42,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate a squad YAML file")
     check.add_argument("file", nargs="?")
     check.set_defaults(run=_check)
+
+    evaluate = commands.add_parser("eval-routing", help="measure routing on a labelled JSONL file")
+    evaluate.add_argument("file")
+    evaluate.add_argument("--config")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    evaluate.add_argument("--no-llm", action="store_true", help="leave the llm layer out")
+    evaluate.set_defaults(run=_eval_routing)
+
+    fit = commands.add_parser("fit-routing", help="fit routing thresholds on the training data")
+    fit.add_argument("--config")
+    fit.set_defaults(run=_fit_routing)
 
     graph = commands.add_parser("graph", help="print the compiled squad graph as mermaid")
     graph.add_argument("--config")
@@ -109,8 +123,74 @@ def _graph(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
     if not _report_issues(path):
         return 1
-    squad = build_squad(load_spec(path), {}, offline=True)
+    squad = build_squad(load_spec(path), {}, offline=True, cache_dir=_cache_dir())
     print(squad.builder.compile().get_graph().draw_mermaid())
+    return 0
+
+
+def _cache_dir() -> Path:
+    from server.settings import Settings
+
+    return Settings.from_env().data_dir / "cache"
+
+
+def _eval_routing(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.routing_eval import evaluate, format_report
+    from graphs.compiler import build_squad
+    from graphs.loader import load_spec
+    from graphs.routing import build_router, read_routing_data
+
+    path = _config_path(args.config)
+    if not _report_issues(path):
+        return 1
+    try:
+        rows = read_routing_data(Path(args.file))
+    except (OSError, ValueError) as exc:
+        print(f"esquadra eval-routing: {exc}", file=sys.stderr)
+        return 1
+    loaded = load_spec(path)
+    if args.no_llm:
+        router = build_router(loaded, cache_dir=_cache_dir(), include_llm=False)
+        report = asyncio.run(evaluate(router, rows))
+    else:
+        squad = build_squad(loaded, os.environ, cache_dir=_cache_dir())
+
+        async def run() -> dict:
+            try:
+                return await evaluate(squad.router, rows)
+            finally:
+                await squad.aclose()
+
+        report = asyncio.run(run())
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _fit_routing(args: argparse.Namespace) -> int:
+    from graphs.loader import load_spec
+    from graphs.routing_fit import fit_routing, write_fitted
+
+    path = _config_path(args.config)
+    if not _report_issues(path):
+        return 1
+    loaded = load_spec(path)
+    try:
+        fitted = fit_routing(loaded, _cache_dir())
+        written = write_fitted(loaded, fitted)
+    except ValueError as exc:
+        print(f"esquadra fit-routing: {exc}", file=sys.stderr)
+        return 1
+    head = fitted["head"]
+    print(
+        f"fitted on {head['examples']} examples (cross-validated head accuracy "
+        f"{head['cv_accuracy']:.1%}); thresholds {fitted['semantic']['thresholds']}; "
+        f"follow-up model on {fitted['followup']['examples']} conversations → {written}"
+    )
     return 0
 
 

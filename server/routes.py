@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,10 +13,21 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from nodes.routing import HistoryTurn
 from server.chat import ChatEvent, ChatService, ChatTurn, new_thread_id
 from server.errors import ApiError
 from server.readiness import check_readiness
-from server.schemas import ChatReply, ChatRequest, ErrorBody, Health, Readiness, ThreadView
+from server.schemas import (
+    ChatReply,
+    ChatRequest,
+    ClassifyReply,
+    ClassifyRequest,
+    ErrorBody,
+    Health,
+    Readiness,
+    ScoredAgent,
+    ThreadView,
+)
 from server.settings import Settings
 
 _ERRORS = {
@@ -62,6 +74,45 @@ async def chat(
     if _wants_json(request):
         return await _json_reply(service, turn)
     return ServerSentEvent(_sse(service.stream(turn)), headers={"X-Thread-Id": turn.thread_id})
+
+
+@post(
+    "/v1/classify",
+    summary="Which agent would answer this message",
+    description="Runs the routing layers only (no reply). `history` wins over `thread_id`; "
+    "with only `thread_id`, the thread's stored conversation is the history.",
+    responses=_ERRORS,
+    status_code=200,
+)
+async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyReply:
+    settings: Settings = state.settings
+    text = data.text.strip()
+    if not text:
+        raise ApiError(400, "empty_text", "O texto está vazio.")
+    if len(text) > settings.max_message_chars:
+        raise ApiError(
+            400,
+            "text_too_long",
+            f"O texto tem {len(text)} caracteres; o limite é {settings.max_message_chars}.",
+        )
+    service: ChatService = state.chat
+    started = time.perf_counter()
+    if data.history is not None:
+        history = [HistoryTurn(role=h.role, content=h.content, agent=h.agent) for h in data.history]
+    elif data.thread_id is not None:
+        history = await service.thread_history(data.thread_id)
+    else:
+        history = []
+    decision = await service.squad.router.route(text, history)
+    return ClassifyReply(
+        agent=decision["agent"],
+        layer=decision["layer"],
+        confidence=decision["confidence"],
+        candidates=[
+            ScoredAgent(agent=c["agent"], score=c["score"]) for c in decision["candidates"]
+        ],
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
 
 
 @get("/v1/threads/{thread_id:str}", summary="A thread's messages", responses=_ERRORS)

@@ -74,3 +74,28 @@ class Readiness(msgspec.Struct):
     database: str
     redis: str
     agents: list[str]
+
+
+class HistoryItem(msgspec.Struct, forbid_unknown_fields=True):
+    role: Literal["user", "assistant"]
+    content: str
+    agent: str | None = None
+
+
+class ClassifyRequest(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    history: list[HistoryItem] | None = None
+    thread_id: ThreadId | None = None
+
+
+class ScoredAgent(msgspec.Struct):
+    agent: str
+    score: float
+
+
+class ClassifyReply(msgspec.Struct):
+    agent: str
+    layer: str
+    confidence: float
+    candidates: list[ScoredAgent]
+    latency_ms: float

@@ -19,7 +19,12 @@ _EXIT_WORDS = {"sair", "exit", "quit", ":q"}
 async def run_terminal_chat(config: Path, *, thread_id: str | None, user_id: str | None) -> int:
     """Stream a reply, with the agent's name, to each line read; empty input or 'sair' ends."""
     settings = Settings.from_env()
-    squad = build_squad(load_spec(config), os.environ, offline=settings.offline)
+    squad = build_squad(
+        load_spec(config),
+        os.environ,
+        offline=settings.offline,
+        cache_dir=settings.data_dir / "cache",
+    )
     names = {agent.id: agent.name for agent in squad.loaded.spec.agents}
     thread = thread_id or new_thread_id()
     async with open_checkpointer(settings.database_url, settings.data_dir) as checkpointer:

@@ -96,3 +96,20 @@ def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
         if data:
             events.append((kind, json.loads("\n".join(data))))
     return events
+
+
+def copy_squad(tmp_path: Path, replacements: dict[str, str] | None = None) -> Path:
+    """A copy of the real squad (YAML, prompts, routing data and fits) to edit in a test."""
+    import shutil
+
+    shutil.copytree(REPO_ROOT / "prompts", tmp_path / "prompts")
+    (tmp_path / "tests" / "data").mkdir(parents=True)
+    for data in (REPO_ROOT / "tests" / "data").glob("routing_*.json*"):
+        shutil.copy(data, tmp_path / "tests" / "data" / data.name)
+    shutil.copy(REPO_ROOT / "agents.routing.json", tmp_path / "agents.routing.json")
+    text = SQUAD_YAML.read_text(encoding="utf-8")
+    for old, new in (replacements or {}).items():
+        assert old in text, f"{old!r} is not in agents.yaml"
+        text = text.replace(old, new, 1)
+    (tmp_path / "agents.yaml").write_text(text, encoding="utf-8")
+    return tmp_path / "agents.yaml"

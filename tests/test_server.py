@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SQUAD_YAML, parse_sse
+from conftest import SQUAD_YAML, copy_squad, parse_sse
 from litestar.testing import AsyncTestClient
 
 from server.app import create_app
@@ -148,7 +148,7 @@ async def test_thread_continues_after_a_provider_failure(
 async def test_slow_provider_times_out_as_an_error_event(
     tmp_path: Path, online_env: dict[str, str], llm: Any
 ) -> None:
-    config = _copy_squad(
+    config = copy_squad(
         tmp_path, {"timeout_s: 30": "timeout_s: 0.5", "max_retries: 1": "max_retries: 0"}
     )
     llm.configure(first_token_ms=2000)
@@ -270,15 +270,3 @@ async def test_openapi_schema_lists_exactly_the_real_routes(
     assert documented == real
     chat_op = schema["paths"]["/v1/chat"]["post"]
     assert chat_op["requestBody"]["content"]["application/json"]["schema"]
-
-
-def _copy_squad(tmp_path: Path, replacements: dict[str, str]) -> Path:
-    import shutil
-
-    shutil.copytree(SQUAD_YAML.parent / "prompts", tmp_path / "prompts")
-    text = SQUAD_YAML.read_text(encoding="utf-8")
-    for old, new in replacements.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    (tmp_path / "agents.yaml").write_text(text, encoding="utf-8")
-    return tmp_path / "agents.yaml"

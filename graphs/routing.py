@@ -1,0 +1,150 @@
+"""Build the squad's router from the YAML: layers in declared order, fitted values if present."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphs.loader import LoadedSpec
+from graphs.schema import ExamplesLayer as ExamplesSpec
+from graphs.schema import FollowupLayer as FollowupSpec
+from graphs.schema import LlmLayer as LlmSpec
+from graphs.schema import RulesLayer as RulesSpec
+from graphs.schema import SemanticLayer as SemanticSpec
+from nodes.embeddings import shared_embedder
+from nodes.routing import (
+    DEFAULT_SWITCH_THRESHOLD,
+    DEFAULT_WEIGHTS,
+    ExamplesLayer,
+    FollowupLayer,
+    FollowupModel,
+    HistoryTurn,
+    Layer,
+    LlmLayer,
+    Router,
+    RulesLayer,
+    SemanticHead,
+    SemanticLayer,
+)
+
+
+@dataclass(frozen=True)
+class LabelledMessage:
+    """One line of a routing data set: a message, its conversation so far, who should answer."""
+
+    text: str
+    history: list[HistoryTurn]
+    agent: str
+
+
+def read_routing_data(path: Path) -> list[LabelledMessage]:
+    """Read `{text, history, agent}` JSON lines; a bad line names its number."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            rows.append(
+                LabelledMessage(
+                    text=str(item["text"]),
+                    history=[
+                        HistoryTurn(role=t["role"], content=t["content"], agent=t.get("agent"))
+                        for t in item.get("history") or []
+                    ],
+                    agent=str(item["agent"]),
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a routing example ({exc})") from None
+    return rows
+
+
+def previous_agent(history: list[HistoryTurn]) -> str | None:
+    for turn in reversed(history):
+        if turn["role"] == "assistant" and turn.get("agent"):
+            return turn["agent"]
+    return None
+
+
+def head_training_set(loaded: LoadedSpec) -> tuple[list[str], list[str]]:
+    """Texts that name their own topic: YAML examples and keywords, plus data-set lines that
+    are not follow-ups (a follow-up's text alone does not say who should answer)."""
+    active = {agent.id for agent in loaded.spec.active_agents()}
+    texts: list[str] = []
+    labels: list[str] = []
+    for agent in loaded.spec.active_agents():
+        for text in [*agent.routing.examples, *agent.routing.keywords]:
+            texts.append(text)
+            labels.append(agent.id)
+    for relative in loaded.spec.classifier.training_data:
+        for row in read_routing_data(loaded.resolve(relative)):
+            if row.agent in active and previous_agent(row.history) != row.agent:
+                texts.append(row.text)
+                labels.append(row.agent)
+    return texts, labels
+
+
+def fitted_path(loaded: LoadedSpec) -> Path | None:
+    relative = loaded.spec.classifier.fitted
+    return loaded.resolve(relative) if relative else None
+
+
+def read_fitted(loaded: LoadedSpec) -> dict[str, Any]:
+    """Values written by `esquadra fit-routing`, or {} before it has run."""
+    path = fitted_path(loaded)
+    if path is None or not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def training_digest(texts: list[str], labels: list[str]) -> str:
+    return hashlib.sha256(json.dumps([texts, labels]).encode("utf-8")).hexdigest()[:16]
+
+
+def build_head(loaded: LoadedSpec, cache_dir: Path, variant: str = "enpt") -> SemanticHead:
+    """Train the semantic head on the squad's examples (embeddings cached by content hash)."""
+    texts, labels = head_training_set(loaded)
+    embedder = shared_embedder(variant)
+    return SemanticHead(embedder, texts, labels, embedder.embed_cached(texts, cache_dir))
+
+
+def build_router(
+    loaded: LoadedSpec,
+    *,
+    cache_dir: Path,
+    llm_models: Mapping[str, Any] | None = None,
+    include_llm: bool = True,
+) -> Router:
+    """Layers in YAML order. `llm_models` maps profile → chat model; an offline profile has none,
+    and then the llm layer is left out (the fallback agent answers what nobody was sure of)."""
+    spec = loaded.spec
+    active = spec.active_agents()
+    fitted = read_fitted(loaded)
+    semantic_spec = next((x for x in spec.classifier.layers if isinstance(x, SemanticSpec)), None)
+    head = build_head(loaded, cache_dir, semantic_spec.variant) if semantic_spec else None
+    layers: list[Layer] = []
+    for layer in spec.classifier.layers:
+        if isinstance(layer, RulesSpec):
+            layers.append(RulesLayer(active, layer.threshold, layer.keywords_decide))
+        elif isinstance(layer, ExamplesSpec):
+            layers.append(ExamplesLayer(active, layer.threshold))
+        elif isinstance(layer, SemanticSpec) and head is not None:
+            thresholds = fitted.get("semantic", {}).get("thresholds", {})
+            layers.append(SemanticLayer(head, thresholds, layer.threshold))
+        elif isinstance(layer, FollowupSpec):
+            weights = fitted.get("followup", {}).get("weights") or DEFAULT_WEIGHTS
+            threshold = fitted.get("followup", {}).get("threshold", layer.threshold)
+            switch = fitted.get("followup", {}).get("switch_threshold", DEFAULT_SWITCH_THRESHOLD)
+            agent_ids = {a.id for a in active}
+            layers.append(FollowupLayer(FollowupModel(weights), threshold, head, agent_ids, switch))
+        elif isinstance(layer, LlmSpec) and include_llm:
+            model = (llm_models or {}).get(layer.model)
+            if model is not None:
+                about = {a.id: f"{a.name} — {a.description}" for a in active}
+                layers.append(LlmLayer(model, about, layer.threshold, layer.history_turns))
+    return Router(layers, [a.id for a in active], spec.defaults.fallback_agent)

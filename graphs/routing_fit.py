@@ -1,0 +1,187 @@
+"""`esquadra fit-routing`: fit the semantic thresholds and the follow-up model on the train split.
+
+Everything is fitted on cross-validated predictions of the training set, never on the data the
+router is evaluated on: each training text's probabilities come from a head that did not see it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+from graphs.loader import LoadedSpec
+from graphs.routing import (
+    fitted_path,
+    head_training_set,
+    previous_agent,
+    read_routing_data,
+    training_digest,
+)
+from graphs.schema import SemanticLayer as SemanticSpec
+from nodes.embeddings import shared_embedder
+from nodes.routing import FEATURES, SemanticHead
+from nodes.routing._followup import followup_features
+
+FOLDS = 5
+THRESHOLD_GRID = [round(x, 2) for x in np.arange(0.30, 0.96, 0.05)]
+
+
+def fit_routing(loaded: LoadedSpec, cache_dir: Path) -> dict[str, Any]:
+    """Compute the fitted values; `write_fitted` stores them next to the YAML."""
+    spec = loaded.spec
+    layer = next((x for x in spec.classifier.layers if isinstance(x, SemanticSpec)), None)
+    variant = layer.variant if layer else "enpt"
+    embedder = shared_embedder(variant)
+    texts, labels = head_training_set(loaded)
+    embeddings = embedder.embed_cached(texts, cache_dir)
+    cv = _cross_validated(embedder, texts, labels, embeddings)
+    agents = sorted(set(labels))
+    fallback = spec.defaults.fallback_agent
+    thresholds = {a: _best_threshold(a, cv, labels, agents, fallback) for a in agents}
+    cv_accuracy = float(
+        np.mean([agents[int(np.argmax(r))] == y for r, y in zip(cv, labels, strict=True)])
+    )
+    followup = _fit_followup(
+        loaded, embedder, texts, labels, embeddings, cv, agents, cache_dir, thresholds, fallback
+    )
+    return {
+        "fitted_on": list(spec.classifier.training_data),
+        "training_digest": training_digest(texts, labels),
+        "head": {"examples": len(texts), "cv_accuracy": round(cv_accuracy, 4), "folds": FOLDS},
+        "semantic": {"thresholds": thresholds},
+        "followup": followup,
+    }
+
+
+def write_fitted(loaded: LoadedSpec, fitted: dict[str, Any]) -> Path:
+    path = fitted_path(loaded)
+    if path is None:
+        raise ValueError("classifier.fitted is not set in the YAML: name the file to write")
+    path.write_text(json.dumps(fitted, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _cross_validated(
+    embedder: Any, texts: list[str], labels: list[str], embeddings: np.ndarray
+) -> np.ndarray:
+    """Out-of-fold P(agent) for every training text, columns in sorted agent order."""
+    agents = sorted(set(labels))
+    out = np.zeros((len(texts), len(agents)))
+    y = np.array(labels)
+    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=7)
+    for train, test in folds.split(np.zeros(len(y)), y):
+        head = SemanticHead(
+            embedder, [texts[i] for i in train], [labels[i] for i in train], embeddings[train]
+        )
+        probabilities = head.probabilities_for(embeddings[test], [texts[i] for i in test])
+        for column, agent in enumerate(head.agents):
+            out[test, agents.index(agent)] = probabilities[:, column]
+    return out
+
+
+def _best_threshold(
+    agent: str, cv: np.ndarray, labels: list[str], agents: list[str], fallback: str
+) -> float:
+    """The lowest threshold that maximises accuracy when unsure messages go to the fallback."""
+    if agent == fallback:
+        return 0.0  # below the threshold the fallback answers anyway
+    column = agents.index(agent)
+    top = cv.argmax(axis=1) == column
+    best, best_correct = THRESHOLD_GRID[0], -1
+    for threshold in THRESHOLD_GRID:
+        kept = top & (cv[:, column] >= threshold)
+        dropped = top & ~kept
+        correct = sum(labels[i] == agent for i in np.flatnonzero(kept)) + sum(
+            labels[i] == fallback for i in np.flatnonzero(dropped)
+        )
+        if correct > best_correct:
+            best, best_correct = threshold, correct
+    return float(best)
+
+
+def _fit_followup(
+    loaded: LoadedSpec,
+    embedder: Any,
+    texts: list[str],
+    labels: list[str],
+    embeddings: np.ndarray,
+    cv: np.ndarray,
+    agents: list[str],
+    cache_dir: Path,
+    thresholds: dict[str, float],
+    fallback: str,
+) -> dict[str, Any]:
+    """Logistic regression of 'stays with the previous agent' on the follow-up features."""
+    rows = [
+        row
+        for relative in loaded.spec.classifier.training_data
+        for row in read_routing_data(loaded.resolve(relative))
+        if previous_agent(row.history) in agents and row.agent in agents
+    ]
+    if len({row.agent == previous_agent(row.history) for row in rows}) < 2:
+        return {"weights": None, "threshold": 0.5, "examples": len(rows)}
+    # Texts in the head's training set get their out-of-fold probabilities; the rest (pure
+    # follow-ups, which the head never trains on) come from the head trained on everything.
+    cv_by_text = {text: cv[i] for i, text in enumerate(texts)}
+    full = SemanticHead(embedder, texts, labels, embeddings)
+    others = [row.text for row in rows if row.text not in cv_by_text]
+    if others:
+        other_probs = full.probabilities_for(embedder.embed_cached(others, cache_dir), others)
+        for text, p in zip(others, other_probs, strict=True):
+            cv_by_text[text] = np.array([p[full.agents.index(a)] for a in agents])
+    features, stays = [], []
+    for row in rows:
+        previous = previous_agent(row.history)
+        probabilities = dict(zip(agents, cv_by_text[row.text], strict=True))
+        features.append(followup_features(row.text, previous or "", probabilities)[1:])
+        stays.append(int(row.agent == previous))
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(np.array(features), np.array(stays))
+    weights = {"bias": float(model.intercept_[0])}
+    weights.update({name: float(w) for name, w in zip(FEATURES[1:], model.coef_[0], strict=True)})
+    accuracy = float(model.score(np.array(features), np.array(stays)))
+    p_stay = model.predict_proba(np.array(features))[:, 1]
+    switch, switch_accuracy = _best_switch_threshold(
+        rows, [cv_by_text[row.text] for row in rows], p_stay, agents, thresholds, fallback
+    )
+    return {
+        "weights": {k: round(v, 4) for k, v in weights.items()},
+        "threshold": 0.5,
+        "switch_threshold": switch,
+        "examples": len(rows),
+        "train_accuracy": round(accuracy, 4),
+        "routing_accuracy_on_these": round(switch_accuracy, 4),
+    }
+
+
+def _best_switch_threshold(
+    rows: list[Any],
+    probabilities: list[np.ndarray],
+    p_stay: np.ndarray,
+    agents: list[str],
+    thresholds: dict[str, float],
+    fallback: str,
+) -> tuple[float, float]:
+    """How sure the head must be of another agent to override a follow-up, by accuracy on the
+    training conversations (follow-up layer, then semantic with its thresholds, then fallback)."""
+    best, best_accuracy = 1.0, -1.0
+    for switch in [*THRESHOLD_GRID, 0.97, 0.99, 1.0]:
+        correct = 0
+        for row, probs, stay in zip(rows, probabilities, p_stay, strict=True):
+            previous = previous_agent(row.history)
+            top = agents[int(np.argmax(probs))]
+            if stay >= 0.5 and not (top != previous and probs.max() >= switch):
+                predicted = previous
+            elif probs.max() >= thresholds.get(top, 0.0):
+                predicted = top
+            else:
+                predicted = fallback
+            correct += predicted == row.agent
+        accuracy = correct / len(rows)
+        if accuracy > best_accuracy:
+            best, best_accuracy = float(switch), accuracy
+    return best, best_accuracy

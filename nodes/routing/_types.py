@@ -1,0 +1,70 @@
+"""Shapes shared by the routing layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from typing_extensions import TypedDict  # pydantic needs it on 3.11 (Studio schemas)
+
+
+class Candidate(TypedDict):
+    agent: str
+    score: float
+
+
+class RouteDecision(TypedDict):
+    """Which agent answers, which layer decided, how sure it was, and who else was considered."""
+
+    agent: str
+    layer: str
+    confidence: float
+    candidates: list[Candidate]
+
+
+class HistoryTurn(TypedDict):
+    role: Literal["user", "assistant"]
+    content: str
+    agent: str | None
+
+
+@dataclass
+class Scratch:
+    """Per-message values that several layers read, computed at most once."""
+
+    text: str
+    folded: str
+    history: list[HistoryTurn]
+    probabilities: dict[str, float] | None = None
+    notes: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def previous_agent(self) -> str | None:
+        """The agent that answered last in this conversation."""
+        for turn in reversed(self.history):
+            if turn["role"] == "assistant" and turn.get("agent"):
+                return turn["agent"]
+        return None
+
+
+class Layer(Protocol):
+    name: str
+
+    async def decide(self, scratch: Scratch) -> RouteDecision | None:
+        """A decision when sure, else None (the next layer runs)."""
+        ...
+
+
+def ranked(scores: dict[str, float]) -> list[Candidate]:
+    return [
+        Candidate(agent=agent, score=round(float(score), 4))
+        for agent, score in sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    ]
+
+
+def decision(
+    layer: str, agent: str, confidence: float, candidates: list[Candidate]
+) -> RouteDecision:
+    return RouteDecision(
+        agent=agent, layer=layer, confidence=round(float(confidence), 4), candidates=candidates
+    )
