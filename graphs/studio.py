@@ -83,7 +83,8 @@ def build_studio_squad(environ: Mapping[str, str]) -> Squad:
     """The squad from the YAML and the environment, with Studio's context schema."""
     loaded = load_spec(config_path(environ))
     tracked = _TrackedSpec(spec=loaded.spec, path=loaded.path, base_dir=loaded.base_dir)
-    squad = build_squad(tracked, environ, offline=is_offline(environ))
+    data_dir = REPO_ROOT / Path(environ.get("ESQUADRA_DATA_DIR") or ".esquadra")
+    squad = build_squad(tracked, environ, offline=is_offline(environ), cache_dir=data_dir / "cache")
     squad.builder.context_schema = StudioContext
     return squad
 
