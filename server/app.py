@@ -40,7 +40,7 @@ def create_app(
             loaded,
             model_env,
             offline=settings.offline,
-            cache_dir=settings.data_dir / "cache",
+            cache_dir=settings.embeddings_cache,
         )
         async with open_checkpointer(settings.database_url, settings.data_dir) as checkpointer:
             redis = _redis_client(settings.redis_url)

@@ -131,7 +131,7 @@ def _graph(args: argparse.Namespace) -> int:
 def _cache_dir() -> Path:
     from server.settings import Settings
 
-    return Settings.from_env().data_dir / "cache"
+    return Settings.from_env().embeddings_cache
 
 
 def _eval_routing(args: argparse.Namespace) -> int:

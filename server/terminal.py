@@ -23,7 +23,7 @@ async def run_terminal_chat(config: Path, *, thread_id: str | None, user_id: str
         load_spec(config),
         os.environ,
         offline=settings.offline,
-        cache_dir=settings.data_dir / "cache",
+        cache_dir=settings.embeddings_cache,
     )
     names = {agent.id: agent.name for agent in squad.loaded.spec.agents}
     thread = thread_id or new_thread_id()

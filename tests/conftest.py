@@ -21,6 +21,10 @@ SQUAD_YAML = REPO_ROOT / "agents.yaml"
 PG_ADMIN_URL = os.environ.get("ESQUADRA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("ESQUADRA_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
+# Every test (and every server it starts) shares one embeddings cache, so the routing examples
+# are embedded once per machine rather than once per temporary data directory.
+os.environ.setdefault("ESQUADRA_CACHE_DIR", str(REPO_ROOT / ".esquadra" / "cache"))
+
 
 def _reachable(host: str, port: int) -> bool:
     try:

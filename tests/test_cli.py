@@ -75,3 +75,55 @@ def test_serve_refuses_a_broken_config_with_the_problem() -> None:
     result = run("serve", "--config", str(INVALID / "temperature.yaml"), "--port", "0")
     assert result.returncode == 1
     assert "agents[0].temperature" in result.stderr
+
+
+def test_eval_routing_json_has_the_documented_fields() -> None:
+    sample = REPO_ROOT / "tests" / "data" / "routing_dev.jsonl"
+    result = run("eval-routing", str(sample), "--json", "--no-llm")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    report = json.loads(result.stdout)
+    assert {
+        "n",
+        "accuracy",
+        "per_agent",
+        "confusion",
+        "layers",
+        "p50_ms",
+        "p95_ms",
+        "items",
+    } <= set(report)
+    assert report["n"] == len(report["items"]) == len(sample.read_text().splitlines())
+    assert 0 <= report["accuracy"] <= 1
+    assert set(report["items"][0]) == {"text", "expected", "predicted", "layer", "confidence", "ms"}
+    assert abs(sum(layer["share"] for layer in report["layers"].values()) - 1) < 0.01
+
+
+def test_eval_routing_table_for_people() -> None:
+    result = run("eval-routing", "tests/data/routing_dev.jsonl", "--no-llm")
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout and "confusion" in result.stdout
+
+
+def test_eval_routing_names_a_bad_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "oi", "agent": "max"}\n{"texto": "x"}\n', encoding="utf-8")
+    result = run("eval-routing", str(bad))
+    assert result.returncode == 1
+    assert "bad.jsonl:2" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fit_routing_writes_thresholds_next_to_the_yaml(tmp_path: Path) -> None:
+    import json
+
+    from conftest import copy_squad
+
+    config = copy_squad(tmp_path)
+    (tmp_path / "agents.routing.json").unlink()
+    result = run("fit-routing", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads((tmp_path / "agents.routing.json").read_text(encoding="utf-8"))
+    assert set(fitted["semantic"]["thresholds"]) == {"leo", "max", "lia"}
+    assert fitted["followup"]["weights"]["short"] != 0
+    assert fitted["head"]["cv_accuracy"] > 0.8
