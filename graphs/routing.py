@@ -119,16 +119,19 @@ def build_router(
     cache_dir: Path,
     llm_models: Mapping[str, Any] | None = None,
     include_llm: bool = True,
+    only: set[str] | None = None,
 ) -> Router:
-    """Layers in YAML order. `llm_models` maps profile → chat model; an offline profile has none,
-    and then the llm layer is left out (the fallback agent answers what nobody was sure of)."""
+    """Layers in YAML order (or just the types in `only`, for baselines). `llm_models` maps
+    profile → chat model; an offline profile has none, and then the llm layer is left out (the
+    fallback agent answers what nobody was sure of)."""
     spec = loaded.spec
     active = spec.active_agents()
     fitted = read_fitted(loaded)
-    semantic_spec = next((x for x in spec.classifier.layers if isinstance(x, SemanticSpec)), None)
+    declared = [x for x in spec.classifier.layers if only is None or x.type in only]
+    semantic_spec = next((x for x in declared if isinstance(x, SemanticSpec)), None)
     head = build_head(loaded, cache_dir, semantic_spec.variant) if semantic_spec else None
     layers: list[Layer] = []
-    for layer in spec.classifier.layers:
+    for layer in declared:
         if isinstance(layer, RulesSpec):
             layers.append(RulesLayer(active, layer.threshold, layer.keywords_decide))
         elif isinstance(layer, ExamplesSpec):

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--config")
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
     evaluate.add_argument("--no-llm", action="store_true", help="leave the llm layer out")
+    evaluate.add_argument(
+        "--llm-only", action="store_true", help="baseline: only the llm layer (needs a model)"
+    )
     evaluate.set_defaults(run=_eval_routing)
 
     fit = commands.add_parser("fit-routing", help="fit routing thresholds on the training data")
@@ -141,6 +144,7 @@ def _eval_routing(args: argparse.Namespace) -> int:
     from graphs.compiler import build_squad
     from graphs.loader import load_spec
     from graphs.routing import build_router, read_routing_data
+    from nodes.routing import Router
 
     path = _config_path(args.config)
     if not _report_issues(path):
@@ -156,10 +160,23 @@ def _eval_routing(args: argparse.Namespace) -> int:
         report = asyncio.run(evaluate(router, rows))
     else:
         squad = build_squad(loaded, os.environ, cache_dir=_cache_dir())
+        router = squad.router
+        if args.llm_only:
+            router = Router(
+                [layer for layer in router.layers if layer.name == "llm"],
+                router.agents,
+                router.fallback,
+            )
+            if not router.layers:
+                print(
+                    "esquadra eval-routing: --llm-only needs a model (set OPENAI_API_KEY)",
+                    file=sys.stderr,
+                )
+                return 1
 
         async def run() -> dict:
             try:
-                return await evaluate(squad.router, rows)
+                return await evaluate(router, rows)
             finally:
                 await squad.aclose()
 

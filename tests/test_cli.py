@@ -127,3 +127,33 @@ def test_fit_routing_writes_thresholds_next_to_the_yaml(tmp_path: Path) -> None:
     assert set(fitted["semantic"]["thresholds"]) == {"leo", "max", "lia"}
     assert fitted["followup"]["weights"]["short"] != 0
     assert fitted["head"]["cv_accuracy"] > 0.8
+
+
+def test_llm_only_baseline_asks_the_model_for_every_message(tmp_path: Path, llm: object) -> None:
+    import json
+
+    rows = [
+        {"text": "quanto paguei de DAS?", "history": [], "agent": "leo"},
+        {"text": "ideia de post", "history": [], "agent": "max"},
+    ]
+    data = tmp_path / "two.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    llm.configure(
+        replies=['{"agent": "leo", "confidence": 0.9}', '{"agent": "lia", "confidence": 0.8}']
+    )
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": llm.url, "ESQUADRA_MODEL": "stub-1"}
+    result = run("eval-routing", str(data), "--llm-only", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [i["layer"] for i in report["items"]] == ["llm", "llm"]
+    assert [i["predicted"] for i in report["items"]] == ["leo", "lia"]
+    assert report["accuracy"] == 0.5
+    assert len(llm.stub.requests) == 2
+
+
+def test_llm_only_without_a_model_says_so() -> None:
+    result = run(
+        "eval-routing", "tests/data/routing_dev.jsonl", "--llm-only", env={"OPENAI_API_KEY": ""}
+    )
+    assert result.returncode == 1
+    assert "needs a model" in result.stderr
