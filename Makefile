@@ -40,7 +40,7 @@ graph: setup ## print the squad graph as mermaid
 
 studio: setup ## open the graph in LangGraph Studio (langgraph dev, offline, in memory)
 	$(PY) -m pip install --quiet -e '.[studio]'
-	LANGGRAPH_CLI_NO_ANALYTICS=1 $(VENV)/bin/langgraph dev --no-browser
+	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=1 $(VENV)/bin/langgraph dev --no-browser
 
 clean: ## remove the venv and local data
 	rm -rf $(VENV) .esquadra .pytest_cache .ruff_cache

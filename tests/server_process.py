@@ -24,7 +24,10 @@ def free_port() -> int:
 class ServerProcess:
     """One `esquadra serve` process on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], *, config: Path | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], *, config: Path | None = None, workers: int = 1
+    ) -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **env}

@@ -47,3 +47,17 @@ def test_conversation_survives_a_killed_server(
     last_prompt = [m["content"] for m in llm.stub.requests[-1]["messages"]]
     assert first in last_prompt
     assert "e quantos funcionários eu tenho?" in last_prompt
+
+
+def test_two_workers_share_one_conversation_through_postgres(postgres_url: str) -> None:
+    env = {"DATABASE_URL": postgres_url, "REDIS_URL": "", "OPENAI_API_KEY": ""}
+    with ServerProcess(env, workers=2) as server:
+        for n in range(1, 6):
+            # A new connection each time, so the kernel spreads them over both workers.
+            events = post_chat(server.url, message=f"registra {n}00 de venda hoje", thread_id="w-1")
+            assert events[-1][0] == "done"
+        events = post_chat(server.url, message="@leo qual meu saldo?", thread_id="w-1")
+        reply = "".join(data["text"] for kind, data in events if kind == "token")
+        thread = httpx.get(f"{server.url}/v1/threads/w-1", timeout=10).json()
+    assert [m["role"] for m in thread["messages"]] == ["user", "assistant"] * 6
+    assert "R$ 1.500,00" in reply  # 100 + 200 + 300 + 400 + 500, whichever worker recorded them
