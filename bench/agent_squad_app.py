@@ -121,9 +121,10 @@ def create_app() -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.squad = build_squad(llm_base_url())
+        # After the import: agent_squad's basicConfig(INFO) ran inside build_squad.
+        quiet_logging()
         yield
 
-    quiet_logging()
     return Litestar(
         route_handlers=[chat, healthz],
         lifespan=[lifespan],

@@ -28,6 +28,7 @@ from nodes.routing import FEATURES, SemanticHead
 from nodes.routing._followup import followup_features
 
 FOLDS = 5
+LEXICAL_PRECISION = 0.995
 THRESHOLD_GRID = [round(x, 2) for x in np.arange(0.30, 0.96, 0.05)]
 
 
@@ -39,49 +40,82 @@ def fit_routing(loaded: LoadedSpec, cache_dir: Path) -> dict[str, Any]:
     embedder = shared_embedder(variant)
     texts, labels = head_training_set(loaded)
     embeddings = embedder.embed_cached(texts, cache_dir)
-    cv = _cross_validated(embedder, texts, labels, embeddings)
+    lexical_cv, full_cv = _cross_validated(embedder, texts, labels, embeddings)
     agents = sorted(set(labels))
+    y = np.array(labels)
+    full_accuracy = _accuracy(full_cv, y, agents)
+    lexical_threshold = _lexical_threshold(lexical_cv, y, agents)
+    cv = _cascade(lexical_cv, full_cv, lexical_threshold)
     fallback = spec.defaults.fallback_agent
     thresholds = {a: _best_threshold(a, cv, labels, agents, fallback) for a in agents}
-    cv_accuracy = float(
-        np.mean([agents[int(np.argmax(r))] == y for r, y in zip(cv, labels, strict=True)])
-    )
     followup = _fit_followup(
-        loaded, embedder, texts, labels, embeddings, cv, agents, cache_dir, thresholds, fallback
+        loaded,
+        embedder,
+        (texts, labels, embeddings),
+        cv,
+        agents,
+        cache_dir,
+        (thresholds, fallback, lexical_threshold),
     )
     return {
         "fitted_on": list(spec.classifier.training_data),
         "training_digest": training_digest(texts, labels),
-        "head": {"examples": len(texts), "cv_accuracy": round(cv_accuracy, 4), "folds": FOLDS},
-        "semantic": {"thresholds": thresholds},
+        "head": {
+            "examples": len(texts),
+            "folds": FOLDS,
+            "cv_accuracy_lexical": round(_accuracy(lexical_cv, y, agents), 4),
+            "cv_accuracy_full": round(full_accuracy, 4),
+            "cv_accuracy": round(_accuracy(cv, y, agents), 4),
+            "embedding_skipped": round(
+                float((lexical_cv.max(axis=1) >= lexical_threshold).mean()), 4
+            ),
+        },
+        "semantic": {"thresholds": thresholds, "lexical_threshold": lexical_threshold},
         "followup": followup,
     }
 
 
-def write_fitted(loaded: LoadedSpec, fitted: dict[str, Any]) -> Path:
-    path = fitted_path(loaded)
-    if path is None:
-        raise ValueError("classifier.fitted is not set in the YAML: name the file to write")
-    path.write_text(json.dumps(fitted, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+def _accuracy(probabilities: np.ndarray, y: np.ndarray, agents: list[str]) -> float:
+    return float((np.array(agents)[probabilities.argmax(axis=1)] == y).mean())
+
+
+def _cascade(lexical: np.ndarray, full: np.ndarray, threshold: float) -> np.ndarray:
+    sure = lexical.max(axis=1) >= threshold
+    return np.where(sure[:, None], lexical, full)
+
+
+def _lexical_threshold(lexical: np.ndarray, y: np.ndarray, agents: list[str]) -> float:
+    """The lowest confidence at which the lexical stage is right on ≥ 99.5% of the messages it
+    keeps (out-of-fold). Matching the cascade's overall accuracy instead skipped 91% of
+    embeddings but lost 2 points on unseen writing styles: the lexical model knows the training
+    phrasing, the embedding generalises."""
+    predicted = np.array(agents)[lexical.argmax(axis=1)]
+    confidence = lexical.max(axis=1)
+    for threshold in [*THRESHOLD_GRID, 1.0]:
+        kept = confidence >= threshold
+        if not kept.any() or (predicted[kept] == y[kept]).mean() >= LEXICAL_PRECISION:
+            return float(threshold)
+    return 1.0
 
 
 def _cross_validated(
     embedder: Any, texts: list[str], labels: list[str], embeddings: np.ndarray
-) -> np.ndarray:
-    """Out-of-fold P(agent) for every training text, columns in sorted agent order."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold (lexical, full) P(agent) for every training text, sorted agent columns."""
     agents = sorted(set(labels))
-    out = np.zeros((len(texts), len(agents)))
+    lexical_out = np.zeros((len(texts), len(agents)))
+    full_out = np.zeros((len(texts), len(agents)))
     y = np.array(labels)
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=7)
     for train, test in folds.split(np.zeros(len(y)), y):
         head = SemanticHead(
             embedder, [texts[i] for i in train], [labels[i] for i in train], embeddings[train]
         )
-        probabilities = head.probabilities_for(embeddings[test], [texts[i] for i in test])
+        lexical, full = head.probabilities_for(embeddings[test], [texts[i] for i in test])
         for column, agent in enumerate(head.agents):
-            out[test, agents.index(agent)] = probabilities[:, column]
-    return out
+            lexical_out[test, agents.index(agent)] = lexical[:, column]
+            full_out[test, agents.index(agent)] = full[:, column]
+    return lexical_out, full_out
 
 
 def _best_threshold(
@@ -107,14 +141,11 @@ def _best_threshold(
 def _fit_followup(
     loaded: LoadedSpec,
     embedder: Any,
-    texts: list[str],
-    labels: list[str],
-    embeddings: np.ndarray,
+    training: tuple[list[str], list[str], np.ndarray],
     cv: np.ndarray,
     agents: list[str],
     cache_dir: Path,
-    thresholds: dict[str, float],
-    fallback: str,
+    semantic: tuple[dict[str, float], str, float],
 ) -> dict[str, Any]:
     """Logistic regression of 'stays with the previous agent' on the follow-up features."""
     rows = [
@@ -127,13 +158,16 @@ def _fit_followup(
         return {"weights": None, "threshold": 0.5, "examples": len(rows)}
     # Texts in the head's training set get their out-of-fold probabilities; the rest (pure
     # follow-ups, which the head never trains on) come from the head trained on everything.
+    texts, labels, embeddings = training
+    thresholds, fallback, lexical_threshold = semantic
     cv_by_text = {text: cv[i] for i, text in enumerate(texts)}
-    full = SemanticHead(embedder, texts, labels, embeddings)
+    head = SemanticHead(embedder, texts, labels, embeddings)
     others = [row.text for row in rows if row.text not in cv_by_text]
     if others:
-        other_probs = full.probabilities_for(embedder.embed_cached(others, cache_dir), others)
-        for text, p in zip(others, other_probs, strict=True):
-            cv_by_text[text] = np.array([p[full.agents.index(a)] for a in agents])
+        lexical, full = head.probabilities_for(embedder.embed_cached(others, cache_dir), others)
+        cascade = _cascade(lexical, full, lexical_threshold)
+        for text, p in zip(others, cascade, strict=True):
+            cv_by_text[text] = np.array([p[head.agents.index(a)] for a in agents])
     features, stays = [], []
     for row in rows:
         previous = previous_agent(row.history)
@@ -185,3 +219,12 @@ def _best_switch_threshold(
         if accuracy > best_accuracy:
             best, best_accuracy = float(switch), accuracy
     return best, best_accuracy
+
+
+def write_fitted(loaded: LoadedSpec, fitted: dict[str, Any]) -> Path:
+    """Store the fitted values in the file named by `classifier.fitted`."""
+    path = fitted_path(loaded)
+    if path is None:
+        raise ValueError("classifier.fitted is not set in the YAML: name the file to write")
+    path.write_text(json.dumps(fitted, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path

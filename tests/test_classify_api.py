@@ -87,10 +87,19 @@ async def test_inactive_agent_is_never_returned(tmp_path: Path) -> None:
             assert "lia" not in {c["agent"] for c in body["candidates"]}
 
 
-async def test_embedding_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_embedding_runs_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """A slow embedding (0.5 s, blocking) must not delay a health check on the same server."""
+    import json
+
     import httpx
     from live_server import live_server
+
+    config = copy_squad(tmp_path)
+    fitted = json.loads((tmp_path / "agents.routing.json").read_text(encoding="utf-8"))
+    fitted["semantic"]["lexical_threshold"] = 1.01  # never skip the embedding stage
+    (tmp_path / "agents.routing.json").write_text(json.dumps(fitted), encoding="utf-8")
 
     original = Embedder._query
 
@@ -100,7 +109,7 @@ async def test_embedding_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch
         return original(self, texts)
 
     monkeypatch.setattr(Embedder, "_query", slow_query)
-    with live_server(app_for()) as url:
+    with live_server(app_for(config)) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
 
             async def finished(request: Any) -> float:
