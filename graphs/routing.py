@@ -118,8 +118,16 @@ def build_head(loaded: LoadedSpec, cache_dir: Path, variant: str = "enpt") -> Se
     lexical_threshold = (
         read_fitted(loaded).get("semantic", {}).get("lexical_threshold", DEFAULT_LEXICAL_THRESHOLD)
     )
-    embeddings = embedder.embed_cached(texts, cache_dir)
-    return SemanticHead(embedder, texts, labels, embeddings, lexical_threshold)
+    key = (training_digest(texts, labels), variant, lexical_threshold)
+    if key not in _HEADS:
+        embeddings = embedder.embed_cached(texts, cache_dir)
+        _HEADS[key] = SemanticHead(embedder, texts, labels, embeddings, lexical_threshold)
+    return _HEADS[key]
+
+
+# A trained head is immutable and fully determined by its examples: squads built again in the
+# same process (Studio reloads, test clients, workers' reloads) reuse it instead of retraining.
+_HEADS: dict[tuple[str, str, float], SemanticHead] = {}
 
 
 def build_router(

@@ -43,6 +43,7 @@ def make_classify_node(router: Router) -> ClassifyNode:
                 "agent": decision["agent"],
                 "layer": decision["layer"],
                 "confidence": decision["confidence"],
+                "candidates": decision["candidates"],
             }
         )
         return Command(goto=decision["agent"], update={"route": decision, "turn": None})

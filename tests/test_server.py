@@ -48,6 +48,8 @@ async def test_offline_stream_is_route_then_tokens_then_done(
     assert kinds[0] == "route" and kinds[-1] == "done"
     assert set(kinds[1:-1]) == {"token"}
     assert events[0][1]["agent"] == "leo"
+    assert events[0][1]["candidates"][0]["agent"] == "leo"
+    assert {"layer", "confidence"} <= set(events[0][1])
     done = events[-1][1]
     assert done["offline"] is True and done["agent"] == "leo"
     assert done["usage"] == {"input_tokens": 0, "output_tokens": 0}
