@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help setup run test lint format check graph studio clean
+.PHONY: help setup run test lint format check graph studio bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,10 @@ graph: setup ## print the squad graph as mermaid
 studio: setup ## open the graph in LangGraph Studio (langgraph dev, offline, in memory)
 	$(PY) -m pip install --quiet -e '.[studio]'
 	LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=1 $(VENV)/bin/langgraph dev --no-browser
+
+bench: setup ## full load benchmark: 1,000 users for 90 s on every target, then capacity
+	$(VENV)/bin/esquadra bench --users 1000 --duration 90
+	$(VENV)/bin/esquadra bench --capacity
 
 clean: ## remove the venv and local data
 	rm -rf $(VENV) .esquadra .pytest_cache .ruff_cache

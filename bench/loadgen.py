@@ -91,6 +91,7 @@ async def chat_turn(
     token_at: float | None = None
     final: bytearray | None = None
     error: str | None = None
+    detail: str | None = None
     agent: str | None = None
 
     def result(err: str | None) -> TurnResult:
@@ -103,13 +104,14 @@ async def chat_turn(
             route_ms=None if route_at is None else (route_at - start) * 1000,
             error=err,
             agent=agent,
+            detail=detail if err else None,
         )
 
     try:
         async with asyncio.timeout(timeout_s):
             async with session.post(url, data=json.dumps(body).encode(), headers=_HEADERS) as resp:
                 if resp.status != 200:
-                    await resp.read()
+                    detail = (await resp.read())[:200].decode("utf-8", "replace")
                     error = f"http_{resp.status}"
                 else:
                     carry = b""
@@ -127,19 +129,21 @@ async def chat_turn(
                             final = bytearray(data[at:])
                         carry = data[-_CARRY:]
                     if final is None:
-                        error = "no_done"
+                        error, detail = "no_done", "stream ended without a done or error event"
                     else:
                         kind, payload = _final_event(bytes(final))
                         if kind == "error":
                             error = f"error_event:{payload.get('code', 'unknown')}"
+                            detail = str(payload.get("message", ""))[:200]
                         agent = payload.get("agent")
     except asyncio.CancelledError:
+        detail = "still running when the run's grace period ended"
         sink.append(result("timeout"))
         raise
     except TimeoutError:
-        error = "timeout"
-    except (aiohttp.ClientError, OSError):
-        error = "connection"
+        error, detail = "timeout", f"no end of stream within {timeout_s:g} s"
+    except (aiohttp.ClientError, OSError) as exc:
+        error, detail = "connection", f"{type(exc).__name__}: {exc}"[:200]
     outcome = result(error)
     sink.append(outcome)
     return outcome

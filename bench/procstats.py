@@ -49,13 +49,24 @@ def postgres_pids() -> list[int]:
     return pids
 
 
-def listening_pid(port: int) -> int | None:
-    """The process listening on loopback `port` (for `--target-url`), if it can be seen."""
+def listening_pids(port: int) -> list[int]:
+    """Roots of the process trees listening on `port` (for `--target-url`), if visible.
+
+    uvicorn workers inherit the supervisor's socket, so every worker shows up as listening;
+    keeping only the topmost ones avoids counting a worker's CPU twice.
+    """
+    pids: set[int] = set()
     with contextlib.suppress(psutil.Error, PermissionError):
         for conn in psutil.net_connections(kind="tcp"):
             if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                return conn.pid
-    return None
+                if conn.pid is not None:
+                    pids.add(conn.pid)
+    roots = []
+    for pid in sorted(pids):
+        with contextlib.suppress(psutil.Error):
+            if not any(parent.pid in pids for parent in psutil.Process(pid).parents()):
+                roots.append(pid)
+    return roots
 
 
 class TreeSampler:

@@ -51,6 +51,7 @@ def format_table(report: dict[str, Any]) -> str:
         notes = []
         if summary.get("errors_by_kind"):
             notes.append(f"errors {summary['errors_by_kind']}")
+            notes.append(f"e.g. {summary.get('error_examples')}")
         if summary.get("agents"):
             notes.append(f"agents {summary['agents']}")
         for key in ("db_cpu_ms_per_reply", "stub_cpu_ms_per_reply", "loadgen_cpu_pct"):

@@ -25,7 +25,7 @@ from bench.loadgen import (
     run_users,
     warm_up,
 )
-from bench.procstats import TreeSampler, listening_pid, postgres_pids
+from bench.procstats import TreeSampler, listening_pids, postgres_pids
 from bench.targets import (
     STUB_ARGS,
     TARGETS,
@@ -117,8 +117,7 @@ def _run_target(
         if given:
             url = given.rstrip("/")
             port = urlparse(url).port
-            pid = listening_pid(port) if port else None
-            pids = [pid] if pid else []
+            pids = listening_pids(port) if port else []
             workers: int | None = None
         else:
             database_url = None
@@ -139,6 +138,10 @@ def _run_target(
         _log(cfg, f"{name}: ready on {url}; load: {mode}")
         outcome = asyncio.run(_measure(cfg, name, url, pids, stub_pids))
         summary = {"url": url, "workers": workers, "pinned": pinned, **outcome.summary}
+        if proc is not None and proc.proc is not None and proc.proc.poll() is not None:
+            # A server that died mid-run explains a wall of `connection` errors: say so.
+            summary["server_exit_code"] = proc.proc.returncode
+            _log(cfg, f"{name}: server exited with {proc.proc.returncode}:\n{proc.log_tail()}")
         summary["series"] = outcome.series
         _log(
             cfg,
@@ -169,8 +172,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
             llm_url = cfg.llm_url.rstrip("/")
             llm_url = llm_url if llm_url.endswith("/v1") else f"{llm_url}/v1"
             port = urlparse(llm_url).port
-            stub_pid = listening_pid(port) if port else None
-            stub_pids = [stub_pid] if stub_pid else []
+            stub_pids = listening_pids(port) if port else []
         else:
             stub = stub_process(cpu=LOAD_CPU if pinned else None).start()
             llm_url, stub_pids = f"{stub.url}/v1", [stub.pid] if stub.pid else []

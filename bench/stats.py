@@ -20,6 +20,7 @@ class TurnResult:
     route_ms: float | None = None
     error: str | None = None
     agent: str | None = None
+    detail: str | None = None  # what went wrong, for errors only (e.g. the exception)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +57,10 @@ def summarize(results: Iterable[TurnResult], wall_s: float) -> dict[str, Any]:
         "ok": len(ok),
         "errors": sum(errors.values()),
         "errors_by_kind": dict(errors.most_common()),
+        # One example per kind: "connection" alone does not say refused vs reset vs disconnected.
+        "error_examples": {
+            kind: next(r.detail for r in results if r.error == kind) for kind in errors
+        },
         "p50_ms": _rounded(percentile(latencies, 50)),
         "p95_ms": _rounded(percentile(latencies, 95)),
         "p99_ms": _rounded(percentile(latencies, 99)),

@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--config")
     fit.set_defaults(run=_fit_routing)
 
+    from bench.cli import add_bench_parser
+
+    add_bench_parser(commands)
+
     graph = commands.add_parser("graph", help="print the compiled squad graph as mermaid")
     graph.add_argument("--config")
     graph.set_defaults(run=_graph)
