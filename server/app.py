@@ -69,6 +69,9 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),
+        # Logging is configured by the process (`esquadra serve --log-level`); Litestar's default
+        # would put the root logger at INFO and log every model request on the hot path.
+        logging_config=None,
     )
 
 
