@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 from langchain_openai import ChatOpenAI
@@ -47,11 +48,9 @@ def build_chat_model(
     agent: Agent, profile: ModelProfile, endpoint: Endpoint, http_client: object
 ) -> ChatOpenAI:
     """An async-streaming client with the agent's own temperature and token budget."""
-    return ChatOpenAI(
-        http_async_client=http_client,
-        model=endpoint.model,
-        base_url=endpoint.base_url,
-        api_key=endpoint.api_key,  # type: ignore[arg-type]
+    return _chat_openai(
+        endpoint,
+        http_client,
         temperature=agent.temperature,
         max_tokens=agent.max_tokens,  # type: ignore[call-arg]
         timeout=profile.timeout_s,
@@ -65,13 +64,21 @@ def build_routing_model(
     profile: ModelProfile, endpoint: Endpoint, http_client: object
 ) -> ChatOpenAI:
     """The classifier's model: deterministic and short, since it only names an agent."""
+    return _chat_openai(
+        endpoint,
+        http_client,
+        temperature=0,
+        max_tokens=60,  # type: ignore[call-arg]
+        timeout=min(profile.timeout_s, 10.0),
+        max_retries=0,
+    )
+
+
+def _chat_openai(endpoint: Endpoint, http_client: object, **settings: Any) -> ChatOpenAI:
     return ChatOpenAI(
         http_async_client=http_client,
         model=endpoint.model,
         base_url=endpoint.base_url,
         api_key=endpoint.api_key,  # type: ignore[arg-type]
-        temperature=0,
-        max_tokens=60,  # type: ignore[call-arg]
-        timeout=min(profile.timeout_s, 10.0),
-        max_retries=0,
+        **settings,
     )

@@ -54,16 +54,7 @@ _ERRORS = {
 async def chat(
     data: JSONBody[ChatRequest], request: Request[Any, Any, Any], state: State
 ) -> Response[Any]:
-    settings: Settings = state.settings
-    message = data.message.strip()
-    if not message:
-        raise ApiError(400, "empty_message", "A mensagem está vazia.")
-    if len(message) > settings.max_message_chars:
-        raise ApiError(
-            400,
-            "message_too_long",
-            f"A mensagem tem {len(message)} caracteres; o limite é {settings.max_message_chars}.",
-        )
+    message = _checked_text(data.message, state.settings, "message")
     turn = ChatTurn(
         message=message,
         thread_id=data.thread_id or new_thread_id(),
@@ -85,16 +76,7 @@ async def chat(
     status_code=200,
 )
 async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyReply:
-    settings: Settings = state.settings
-    text = data.text.strip()
-    if not text:
-        raise ApiError(400, "empty_text", "O texto está vazio.")
-    if len(text) > settings.max_message_chars:
-        raise ApiError(
-            400,
-            "text_too_long",
-            f"O texto tem {len(text)} caracteres; o limite é {settings.max_message_chars}.",
-        )
+    text = _checked_text(data.text, state.settings, "text")
     service: ChatService = state.chat
     started = time.perf_counter()
     if data.history is not None:
@@ -137,6 +119,25 @@ async def healthz() -> Health:
 async def readyz(state: State) -> Response[Readiness]:
     readiness = await check_readiness(state)
     return Response(readiness, status_code=200 if readiness.status == "ready" else 503)
+
+
+# Per field: how the user-facing errors name it ("A mensagem está vazia.").
+_TEXT_FIELDS = {"message": ("A mensagem", "vazia"), "text": ("O texto", "vazio")}
+
+
+def _checked_text(value: str, settings: Settings, field: str) -> str:
+    """The stripped text, or a 400 naming the field: empty, or longer than the limit."""
+    label, empty = _TEXT_FIELDS[field]
+    text = value.strip()
+    if not text:
+        raise ApiError(400, f"empty_{field}", f"{label} está {empty}.")
+    if len(text) > settings.max_message_chars:
+        raise ApiError(
+            400,
+            f"{field}_too_long",
+            f"{label} tem {len(text)} caracteres; o limite é {settings.max_message_chars}.",
+        )
+    return text
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
