@@ -25,25 +25,13 @@ T = TypeVar("T")
 # One thread runs every model call: the C engine's thread-safety is not documented, and its
 # OpenMP team belongs to the thread that first used it — calling from a second thread starts a
 # second team that competes with the first (measured: routing p50 15 → 32 ms).
-EMBEDDING_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esquadra-embed")
-_EMBEDDING_THREAD: list[int] = []
-
-
-def _on_embedding_thread() -> bool:
-    return bool(_EMBEDDING_THREAD) and _EMBEDDING_THREAD[0] == threading.get_ident()
-
-
-def _mark_embedding_thread() -> None:
-    if not _EMBEDDING_THREAD:
-        _EMBEDDING_THREAD.append(threading.get_ident())
-
-
-EMBEDDING_EXECUTOR.submit(_mark_embedding_thread).result()
+_THREAD_NAME = "esquadra-embed"
+EMBEDDING_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_THREAD_NAME)
 
 
 def on_embedding_thread(function: Callable[..., T], *args: object) -> T:
     """Run `function` on the embedding thread and wait (sync callers: start-up, fitting)."""
-    if _on_embedding_thread():
+    if threading.current_thread().name.startswith(_THREAD_NAME):
         return function(*args)
     return EMBEDDING_EXECUTOR.submit(function, *args).result()
 
