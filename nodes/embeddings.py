@@ -6,6 +6,7 @@ Embedding is CPU work: callers on the event loop run it in `EMBEDDING_EXECUTOR`,
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+
+log = logging.getLogger("esquadra.embeddings")
 
 DIM = 384
 # Cost grows with length (≈ 6 ms + 0.75 ms per word on this machine); the topic of an owner's
@@ -93,6 +96,7 @@ class Embedder:
             matrix = np.load(path)
             if matrix.shape == (len(texts), DIM):
                 return matrix
+        log.info("embedding %d routing examples (cached afterwards in %s)", len(texts), cache_dir)
         rows = [self.embed(texts[i : i + batch]) for i in range(0, len(texts), batch)]
         matrix = np.vstack(rows) if rows else np.zeros((0, DIM), dtype=np.float32)
         cache_dir.mkdir(parents=True, exist_ok=True)
