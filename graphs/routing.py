@@ -111,23 +111,27 @@ def training_digest(texts: list[str], labels: list[str]) -> str:
 DEFAULT_LEXICAL_THRESHOLD = 0.9
 
 
-def build_head(loaded: LoadedSpec, cache_dir: Path, variant: str = "enpt") -> SemanticHead:
+def build_head(
+    loaded: LoadedSpec, cache_dir: Path, variant: str = "enpt", max_embedding_queue: int = 0
+) -> SemanticHead:
     """Train the semantic head on the squad's examples (embeddings cached by content hash)."""
     texts, labels = head_training_set(loaded)
     embedder = shared_embedder(variant)
     lexical_threshold = (
         read_fitted(loaded).get("semantic", {}).get("lexical_threshold", DEFAULT_LEXICAL_THRESHOLD)
     )
-    key = (training_digest(texts, labels), variant, lexical_threshold)
+    key = (training_digest(texts, labels), variant, lexical_threshold, max_embedding_queue)
     if key not in _HEADS:
         embeddings = embedder.embed_cached(texts, cache_dir)
-        _HEADS[key] = SemanticHead(embedder, texts, labels, embeddings, lexical_threshold)
+        _HEADS[key] = SemanticHead(
+            embedder, texts, labels, embeddings, lexical_threshold, max_embedding_queue
+        )
     return _HEADS[key]
 
 
 # A trained head is immutable and fully determined by its examples: squads built again in the
 # same process (Studio reloads, test clients, workers' reloads) reuse it instead of retraining.
-_HEADS: dict[tuple[str, str, float], SemanticHead] = {}
+_HEADS: dict[tuple[str, str, float, int], SemanticHead] = {}
 
 
 def build_router(
@@ -146,7 +150,11 @@ def build_router(
     fitted = read_fitted(loaded)
     declared = [x for x in spec.classifier.layers if only is None or x.type in only]
     semantic_spec = next((x for x in declared if isinstance(x, SemanticSpec)), None)
-    head = build_head(loaded, cache_dir, semantic_spec.variant) if semantic_spec else None
+    head = (
+        build_head(loaded, cache_dir, semantic_spec.variant, semantic_spec.max_embedding_queue)
+        if semantic_spec
+        else None
+    )
     layers: list[Layer] = []
     for layer in declared:
         if isinstance(layer, RulesSpec):

@@ -109,6 +109,13 @@ class SemanticLayer(Strict):
         default=0.55, ge=0, le=1, description="Probability needed when no fitted threshold exists."
     )
     variant: Literal["enpt", "original"] = "enpt"
+    max_embedding_queue: int = Field(
+        default=4,
+        ge=0,
+        le=10_000,
+        description="When this many messages already wait for the embedding thread, decide "
+        "from the lexical stage alone instead of queueing (0: always wait).",
+    )
 
 
 class LlmLayer(Strict):

@@ -172,3 +172,38 @@ def test_llm_layer_decides_only_when_the_others_are_unsure(
 def test_offline_router_has_no_llm_layer_and_falls_back(router: Router) -> None:
     assert "llm" not in [layer.name for layer in router.layers]
     assert router.fallback == "max"
+
+
+def test_under_embedding_backlog_the_lexical_answer_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one message already waiting for the embedding thread, the next ones don't queue."""
+    import asyncio
+    import time
+
+    from nodes.embeddings import Embedder
+
+    config = copy_squad(
+        tmp_path, {"      threshold: 0.55": "      threshold: 0.55\n      max_embedding_queue: 1"}
+    )
+    fitted = json.loads((tmp_path / "agents.routing.json").read_text(encoding="utf-8"))
+    fitted["semantic"]["lexical_threshold"] = 1.01  # every message would want the embedding
+    (tmp_path / "agents.routing.json").write_text(json.dumps(fitted), encoding="utf-8")
+    router = build_router(load_spec(config), cache_dir=CACHE, include_llm=False)
+    calls: list[list[str]] = []
+    original = Embedder._query
+
+    def slow_query(self: Embedder, texts: list[str]) -> Any:
+        calls.append(texts)
+        time.sleep(0.3)
+        return original(self, texts)
+
+    monkeypatch.setattr(Embedder, "_query", slow_query)
+    texts = ["registrei a venda 881 no caixa", "post novo 882 pro insta", "ferias 883 da joana"]
+
+    async def route_all() -> list[Any]:
+        return await asyncio.gather(*(router.route(text) for text in texts))
+
+    decisions = asyncio.run(route_all())
+    assert len(calls) == 1  # the other two decided from the lexical stage
+    assert [d["agent"] for d in decisions] == ["leo", "max", "lia"]

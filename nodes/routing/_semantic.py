@@ -44,10 +44,12 @@ class SemanticHead:
         labels: Sequence[str],
         embeddings: np.ndarray,
         lexical_threshold: float = 1.0,
+        max_embedding_queue: int = 0,
     ) -> None:
         """Train on `texts` whose rows of `embeddings` were computed by `embedder`."""
         self.embedder = embedder
         self.lexical_threshold = lexical_threshold
+        self.max_embedding_queue = max_embedding_queue
         self._chars = TfidfVectorizer(
             analyzer="char_wb", ngram_range=(2, 5), preprocessor=fold, sublinear_tf=True
         )
@@ -120,16 +122,34 @@ class SemanticLayer:
         return None
 
 
+class _Backlog:
+    """Messages waiting for (or in) the embedding thread, counted on the event loop."""
+
+    waiting = 0
+
+
 async def ensure_probabilities(head: SemanticHead, scratch: Scratch) -> dict[str, float]:
-    """The head's probabilities, once per message: lexical on the loop, embedding off it."""
+    """The head's probabilities, once per message: lexical on the loop, embedding off it.
+
+    Under load the embedding thread is the bottleneck (one message at a time, ~15 ms each): past
+    `max_embedding_queue` waiting messages the lexical answer stands (92.4% accurate out-of-fold
+    against 93.2% with the embedding) instead of queueing every reply behind it.
+    """
     if scratch.probabilities is None:
         lexical = head.lexical_features(scratch.text)
         probabilities = head.lexical_probabilities(lexical)
-        scratch.notes["embedded"] = max(probabilities.values()) < head.lexical_threshold
-        if scratch.notes["embedded"]:
-            loop = asyncio.get_running_loop()
-            probabilities = await loop.run_in_executor(
-                EMBEDDING_EXECUTOR, head.full_probabilities, scratch.text, lexical
-            )
+        unsure = max(probabilities.values()) < head.lexical_threshold
+        shed = bool(head.max_embedding_queue) and _Backlog.waiting >= head.max_embedding_queue
+        scratch.notes["embedded"] = unsure and not shed
+        scratch.notes["shed"] = unsure and shed
+        if unsure and not shed:
+            _Backlog.waiting += 1
+            try:
+                loop = asyncio.get_running_loop()
+                probabilities = await loop.run_in_executor(
+                    EMBEDDING_EXECUTOR, head.full_probabilities, scratch.text, lexical
+                )
+            finally:
+                _Backlog.waiting -= 1
         scratch.probabilities = probabilities
     return scratch.probabilities
