@@ -111,6 +111,11 @@ def training_digest(texts: list[str], labels: list[str]) -> str:
 DEFAULT_LEXICAL_THRESHOLD = 0.9
 
 
+def shipped_embeddings(loaded: LoadedSpec) -> Path:
+    """Where `fit-routing` leaves the embeddings of the squad's own examples, next to the fit."""
+    return loaded.base_dir / "prompts" / "routing-embeddings"
+
+
 def build_head(
     loaded: LoadedSpec, cache_dir: Path, variant: str = "enpt", max_embedding_queue: int = 0
 ) -> SemanticHead:
@@ -122,7 +127,7 @@ def build_head(
     )
     key = (training_digest(texts, labels), variant, lexical_threshold, max_embedding_queue)
     if key not in _HEADS:
-        embeddings = embedder.embed_cached(texts, cache_dir)
+        embeddings = embedder.embed_cached(texts, cache_dir, seed_dir=shipped_embeddings(loaded))
         _HEADS[key] = SemanticHead(
             embedder, texts, labels, embeddings, lexical_threshold, max_embedding_queue
         )

@@ -20,10 +20,11 @@ from graphs.routing import (
     head_training_set,
     previous_agent,
     read_routing_data,
+    shipped_embeddings,
     training_digest,
 )
 from graphs.schema import SemanticLayer as SemanticSpec
-from nodes.embeddings import shared_embedder
+from nodes.embeddings import save_atomically, shared_embedder
 from nodes.routing import FEATURES, SemanticHead
 from nodes.routing._followup import followup_features
 
@@ -40,6 +41,7 @@ def fit_routing(loaded: LoadedSpec, cache_dir: Path) -> dict[str, Any]:
     embedder = shared_embedder(variant)
     texts, labels = head_training_set(loaded)
     embeddings = embedder.embed_cached(texts, cache_dir)
+    _ship(shipped_embeddings(loaded), embedder, texts, embeddings)
     lexical_cv, full_cv = _cross_validated(embedder, texts, labels, embeddings)
     agents = sorted(set(labels))
     y = np.array(labels)
@@ -228,3 +230,10 @@ def write_fitted(loaded: LoadedSpec, fitted: dict[str, Any]) -> Path:
         raise ValueError("classifier.fitted is not set in the YAML: name the file to write")
     path.write_text(json.dumps(fitted, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def _ship(folder: Path, embedder: Any, texts: list[str], embeddings: np.ndarray) -> None:
+    """Keep exactly one shipped embeddings file: the one for the current examples."""
+    for old in folder.glob("embeddings-*.npy"):
+        old.unlink()
+    save_atomically(embedder.cache_path(texts, folder), embeddings)

@@ -87,23 +87,43 @@ class Embedder:
             self._cache.popitem(last=False)
         return vector
 
-    def embed_cached(self, texts: Sequence[str], cache_dir: Path, batch: int = 64) -> np.ndarray:
-        """Embed a fixed set (routing examples), reusing a file keyed by the texts' hash."""
-        key = [self.variant, str(self.max_words), *texts]
-        digest = hashlib.sha256("\x1f".join(key).encode("utf-8")).hexdigest()[:24]
-        path = cache_dir / f"embeddings-{digest}.npy"
-        if path.exists():
-            matrix = np.load(path)
-            if matrix.shape == (len(texts), DIM):
-                return matrix
+    def embed_cached(
+        self,
+        texts: Sequence[str],
+        cache_dir: Path,
+        seed_dir: Path | None = None,
+        batch: int = 64,
+    ) -> np.ndarray:
+        """Embed a fixed set (routing examples), reusing a file keyed by the texts' hash.
+
+        `seed_dir` is a read-only place to look first-thing (the squad ships the embeddings of
+        its own examples there, so a fresh clone starts in seconds, not half a minute).
+        """
+        path = self.cache_path(texts, cache_dir)
+        for candidate in (path, seed_dir / path.name if seed_dir else None):
+            if candidate is not None and candidate.exists():
+                matrix = np.load(candidate)
+                if matrix.shape == (len(texts), DIM):
+                    return matrix
         log.info("embedding %d routing examples (cached afterwards in %s)", len(texts), cache_dir)
         rows = [self.embed(texts[i : i + batch]) for i in range(0, len(texts), batch)]
         matrix = np.vstack(rows) if rows else np.zeros((0, DIM), dtype=np.float32)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, matrix)
-        tmp.replace(path)  # atomic, so concurrent workers never read half a file
+        save_atomically(path, matrix)
         return matrix
+
+    def cache_path(self, texts: Sequence[str], cache_dir: Path) -> Path:
+        """The file that holds these texts' embeddings (model variant and clipping included)."""
+        key = [self.variant, str(self.max_words), *texts]
+        digest = hashlib.sha256("\x1f".join(key).encode("utf-8")).hexdigest()[:24]
+        return cache_dir / f"embeddings-{digest}.npy"
+
+
+def save_atomically(path: Path, matrix: np.ndarray) -> None:
+    """Write via a temporary file, so concurrent workers never read half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, matrix)
+    tmp.replace(path)
 
 
 def default_threads() -> int:

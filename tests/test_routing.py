@@ -207,3 +207,23 @@ def test_under_embedding_backlog_the_lexical_answer_stands(
     decisions = asyncio.run(route_all())
     assert len(calls) == 1  # the other two decided from the lexical stage
     assert [d["agent"] for d in decisions] == ["leo", "max", "lia"]
+
+
+def test_a_fresh_cache_uses_the_shipped_example_embeddings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh clone must not spend half a minute embedding the squad's own examples."""
+    import graphs.routing as routing
+    from nodes.embeddings import Embedder
+
+    monkeypatch.setattr(routing, "_HEADS", {})
+    embedded: list[int] = []
+    original = Embedder._query
+
+    def counting_query(self: Embedder, texts: list[str]) -> Any:
+        embedded.append(len(texts))
+        return original(self, texts)
+
+    monkeypatch.setattr(Embedder, "_query", counting_query)
+    build_router(load_spec(SQUAD_YAML), cache_dir=tmp_path / "empty", include_llm=False)
+    assert sum(embedded) <= 1  # at most the start-up warm-up message
