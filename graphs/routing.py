@@ -29,6 +29,7 @@ from nodes.routing import (
     RulesLayer,
     SemanticHead,
     SemanticLayer,
+    previous_agent,
 )
 
 
@@ -62,13 +63,6 @@ def read_routing_data(path: Path) -> list[LabelledMessage]:
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: not a routing example ({exc})") from None
     return rows
-
-
-def previous_agent(history: list[HistoryTurn]) -> str | None:
-    for turn in reversed(history):
-        if turn["role"] == "assistant" and turn.get("agent"):
-            return turn["agent"]
-    return None
 
 
 def head_training_set(loaded: LoadedSpec) -> tuple[list[str], list[str]]:

@@ -12,7 +12,14 @@ from nodes.routing._llm import LlmLayer, RouteChoice
 from nodes.routing._router import Router
 from nodes.routing._rules import RulesLayer
 from nodes.routing._semantic import SemanticHead, SemanticLayer
-from nodes.routing._types import Candidate, HistoryTurn, Layer, RouteDecision, Scratch
+from nodes.routing._types import (
+    Candidate,
+    HistoryTurn,
+    Layer,
+    RouteDecision,
+    Scratch,
+    previous_agent,
+)
 
 __all__ = [
     "DEFAULT_SWITCH_THRESHOLD",
@@ -32,4 +39,5 @@ __all__ = [
     "Scratch",
     "SemanticHead",
     "SemanticLayer",
+    "previous_agent",
 ]

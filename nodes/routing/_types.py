@@ -41,10 +41,15 @@ class Scratch:
     @property
     def previous_agent(self) -> str | None:
         """The agent that answered last in this conversation."""
-        for turn in reversed(self.history):
-            if turn["role"] == "assistant" and turn.get("agent"):
-                return turn["agent"]
-        return None
+        return previous_agent(self.history)
+
+
+def previous_agent(history: list[HistoryTurn]) -> str | None:
+    """The agent that answered last in a conversation, if any."""
+    for turn in reversed(history):
+        if turn["role"] == "assistant" and turn.get("agent"):
+            return turn["agent"]
+    return None
 
 
 class Layer(Protocol):
