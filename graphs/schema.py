@@ -163,6 +163,62 @@ class Defaults(Strict):
     )
 
 
+ConcurrencyPolicy = Literal["enqueue", "reject", "interrupt"]
+
+
+class ChannelSessions(Strict):
+    """How one channel treats messages that arrive while the thread is still answering."""
+
+    policy: ConcurrencyPolicy = Field(
+        default="enqueue",
+        description="enqueue: answer in arrival order; reject: 409; interrupt: cancel the "
+        "running reply (kept, marked interrupted) and answer the new message.",
+    )
+    debounce_ms: int = Field(
+        default=0,
+        ge=0,
+        le=30_000,
+        description="Messages within this window of each other are merged into one turn.",
+    )
+
+
+def _default_channels() -> dict[str, ChannelSessions]:
+    return {
+        "web": ChannelSessions(),
+        "api": ChannelSessions(),
+        "cli": ChannelSessions(),
+        # Owners send bursts on WhatsApp ("oi" / "preciso de ajuda" / "com o caixa"): one turn.
+        "whatsapp": ChannelSessions(debounce_ms=1500),
+    }
+
+
+class Sessions(Strict):
+    """Hot session (Redis or in-process), per-channel concurrency and checkpoint retention."""
+
+    ttl_hours: float = Field(default=24, gt=0, le=24 * 90, description="Renewed on activity.")
+    recent_messages: int = Field(default=20, ge=1, le=200)
+    lock_ttl_s: float = Field(
+        default=120, gt=0, le=3600, description="A crashed worker's thread lock expires after this."
+    )
+    keep_checkpoints: int = Field(
+        default=20, ge=2, le=10_000, description="Checkpoints kept per thread; older are pruned."
+    )
+    channels: dict[Literal["web", "whatsapp", "api", "cli"], ChannelSessions] = Field(
+        default_factory=_default_channels
+    )
+
+    def channel(self, name: str) -> ChannelSessions:
+        """The settings of `name`; channels not listed use the defaults (enqueue, no debounce)."""
+        return self.channels.get(name, ChannelSessions())  # type: ignore[call-overload]
+
+
+class Memory(Strict):
+    """Long-term facts about the business, extracted from messages and recalled by agents."""
+
+    enabled: bool = True
+    max_facts_in_prompt: int = Field(default=8, ge=0, le=50)
+
+
 class SquadSpec(Strict):
     """The whole `agents.yaml`."""
 
@@ -171,6 +227,8 @@ class SquadSpec(Strict):
     agents: list[Agent] = Field(min_length=1)
     classifier: Classifier = Classifier()
     defaults: Defaults = Defaults()
+    sessions: Sessions = Sessions()
+    memory: Memory = Memory()
 
     def active_agents(self) -> list[Agent]:
         """Agents that take traffic, in YAML order."""

@@ -53,6 +53,7 @@ class SquadContext:
     user_id: str | None = None
     channel: str = "api"
     today: date | None = None
+    facts: tuple[str, ...] = ()  # what the squad remembers about this user's business
 
     def business_today(self) -> date:
         """Today in Brazil unless the run pins a date (tests, replays)."""

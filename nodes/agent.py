@@ -65,7 +65,7 @@ def make_agent_node(rt: AgentRuntime) -> AgentNode:
                 write({"type": "token", "text": piece})
             usage = Usage(input_tokens=0, output_tokens=0)
         else:
-            prompt = _prompt(rt, messages, results, hits)
+            prompt = _prompt(rt, messages, results, hits, context.facts)
             try:
                 text, usage = await _stream_model(rt.model, prompt, write)
             except openai.APITimeoutError:
@@ -123,9 +123,18 @@ def _last_user_text(messages: list[AnyMessage]) -> str:
 
 
 def _prompt(
-    rt: AgentRuntime, history: list[AnyMessage], results: list[ToolResult], hits: list[Hit]
+    rt: AgentRuntime,
+    history: list[AnyMessage],
+    results: list[ToolResult],
+    hits: list[Hit],
+    facts: tuple[str, ...] = (),
 ) -> list[AnyMessage]:
     system = [rt.persona.strip(), f"Seus colegas na equipe:\n{rt.colleagues}"]
+    if facts:
+        system.append(
+            "O que o dono já contou sobre o negócio (use quando ajudar):\n"
+            + "\n".join(f"- {fact}" for fact in facts)
+        )
     if results:
         facts = "\n".join(f"- ({r.tool}) {r.text}" for r in results)
         system.append(

@@ -17,6 +17,7 @@ from graphs.state import SquadContext
 from nodes.classify import HISTORY_TURNS
 from nodes.routing import HistoryTurn
 from server.costs import turn_cost
+from server.turn_hooks import TurnHooks
 
 log = logging.getLogger("esquadra.chat")
 
@@ -31,8 +32,8 @@ INTERNAL_ERROR = {
 @dataclass(frozen=True)
 class ChatTurn:
     message: str
-    thread_id: str
-    user_id: str | None = None
+    thread_id: str | None = None  # None: the user's active thread, or a new one
+    user_id: str | None = None  # the sender's id on `channel` (e.g. a WhatsApp number)
     channel: str = "api"
 
 
@@ -43,12 +44,29 @@ def new_thread_id() -> str:
 class ChatService:
     """Runs turns through the compiled squad graph and reads threads back from the checkpointer."""
 
-    def __init__(self, squad: Squad, graph: CompiledStateGraph) -> None:
+    def __init__(
+        self, squad: Squad, graph: CompiledStateGraph, hooks: TurnHooks | None = None
+    ) -> None:
         self.squad = squad
         self.graph = graph
+        self.hooks = hooks or TurnHooks()
+
+    async def prepare(self, turn: ChatTurn) -> ChatTurn:
+        """The turn with its canonical user id and its thread (the user's active one, or new)."""
+        user_id = await self.hooks.identity.resolve(turn.channel, turn.user_id)
+        thread_id = turn.thread_id
+        if thread_id is None and user_id is not None:
+            thread_id = await self.hooks.identity.active_thread(user_id)
+        thread_id = thread_id or new_thread_id()
+        if user_id is not None:
+            await self.hooks.identity.set_active_thread(user_id, thread_id)
+        return ChatTurn(turn.message, thread_id, user_id, turn.channel)
 
     async def stream(self, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
-        """Yield `route`, `token`…, then `done` or `error` (always last)."""
+        """Yield `route`, `token`…, then `done` or `error` (always last).
+
+        `turn` must come from `prepare` (a thread id and a canonical user id).
+        """
         started = time.perf_counter()
         ttft_ms: int | None = None
         result: dict[str, Any] | None = None
@@ -57,11 +75,19 @@ class ChatService:
             # Saved with every checkpoint, so a user's threads can be found by user id later.
             "metadata": {"user_id": turn.user_id, "channel": turn.channel},
         }
+        memory = self.squad.loaded.spec.memory
+        facts: list[str] = []
+        if turn.user_id is not None and memory.enabled:
+            facts = await self.hooks.memory.recall(
+                turn.user_id, turn.message, memory.max_facts_in_prompt
+            )
         try:
             async for mode, chunk in self.graph.astream(
                 {"messages": [HumanMessage(content=turn.message)]},
                 config,  # type: ignore[arg-type]
-                context=SquadContext(user_id=turn.user_id, channel=turn.channel),
+                context=SquadContext(
+                    user_id=turn.user_id, channel=turn.channel, facts=tuple(facts)
+                ),
                 stream_mode=["custom", "updates"],
             ):
                 if mode == "custom":

@@ -14,7 +14,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from nodes.routing import HistoryTurn
-from server.chat import ChatEvent, ChatService, ChatTurn, new_thread_id
+from server.chat import ChatEvent, ChatService, ChatTurn
 from server.errors import ApiError
 from server.readiness import check_readiness
 from server.schemas import (
@@ -55,13 +55,12 @@ async def chat(
     data: JSONBody[ChatRequest], request: Request[Any, Any, Any], state: State
 ) -> Response[Any]:
     message = _checked_text(data.message, state.settings, "message")
-    turn = ChatTurn(
-        message=message,
-        thread_id=data.thread_id or new_thread_id(),
-        user_id=data.user_id,
-        channel=data.channel,
-    )
     service: ChatService = state.chat
+    turn = await service.prepare(
+        ChatTurn(
+            message=message, thread_id=data.thread_id, user_id=data.user_id, channel=data.channel
+        )
+    )
     if _wants_json(request):
         return await _json_reply(service, turn)
     return ServerSentEvent(_sse(service.stream(turn)), headers={"X-Thread-Id": turn.thread_id})
