@@ -17,7 +17,10 @@ from graphs.loader import load_spec
 from server.chat import ChatService
 from server.errors import exception_to_response
 from server.routes import chat, classify, get_thread, healthz, readyz
+from server.session_stack import open_session_stack
 from server.settings import Settings
+from server.turn_hooks import TurnHooks
+from server.user_routes import USER_ROUTES
 
 log = logging.getLogger("esquadra.server")
 
@@ -42,13 +45,21 @@ def create_app(
             offline=settings.offline,
             cache_dir=settings.embeddings_cache,
         )
-        async with open_checkpointer(settings.database_url, settings.data_dir) as checkpointer:
+        async with (
+            open_checkpointer(settings.database_url, settings.data_dir) as checkpointer,
+            open_session_stack(settings, loaded.spec.sessions, checkpointer) as sessions,
+        ):
             redis = _redis_client(settings.redis_url)
+            graph = squad.builder.compile(checkpointer=checkpointer)
+            sessions.bind(graph)
+            hooks = TurnHooks(identity=sessions.identity, sessions=sessions.recorder)
             app.state.update(
                 settings=settings,
                 checkpointer=checkpointer,
                 redis=redis,
-                chat=ChatService(squad, squad.builder.compile(checkpointer=checkpointer)),
+                sessions=sessions,
+                identity=sessions.identity,
+                chat=ChatService(squad, graph, hooks=hooks),
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
@@ -65,7 +76,7 @@ def create_app(
                     await redis.aclose()
 
     return Litestar(
-        route_handlers=[chat, classify, get_thread, healthz, readyz],
+        route_handlers=[chat, classify, get_thread, healthz, readyz, *USER_ROUTES],
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),

@@ -70,6 +70,7 @@ class ChatService:
         started = time.perf_counter()
         ttft_ms: int | None = None
         result: dict[str, Any] | None = None
+        replies: list[Any] = []  # the agent's new messages, for the hot session
         config = {
             "configurable": {"thread_id": turn.thread_id},
             # Saved with every checkpoint, so a user's threads can be found by user id later.
@@ -99,6 +100,7 @@ class ChatService:
                     for update in chunk.values():
                         if isinstance(update, dict) and update.get("turn"):
                             result = update["turn"]
+                            replies = update.get("messages") or []
         except Exception:
             log.exception("turn failed on thread %s", turn.thread_id)
             yield "error", dict(INTERNAL_ERROR)
@@ -110,6 +112,7 @@ class ChatService:
             yield "error", dict(result["error"])
             return
         usage = result["usage"]
+        await self._record_turn(turn, replies)
         yield (
             "done",
             {
@@ -139,6 +142,17 @@ class ChatService:
             for item in map(_as_dict, messages)
             if item is not None
         ][-HISTORY_TURNS:]
+
+    async def _record_turn(self, turn: ChatTurn, replies: list[Any]) -> None:
+        """Keep the hot session warm; it is a cache, so a failure here never fails the turn."""
+        messages = [{"role": "user", "content": turn.message, "agent": None}]
+        messages += [m for m in map(_as_dict, replies) if m]
+        try:
+            await self.hooks.sessions.record_turn(
+                turn.user_id, turn.thread_id or "", turn.channel, messages
+            )
+        except Exception:
+            log.exception("recording the hot session of thread %s failed", turn.thread_id)
 
     def _cost(self, agent_id: str, usage: dict[str, int]) -> dict[str, str]:
         spec = self.squad.loaded.spec

@@ -1,4 +1,7 @@
-"""Readiness: the config loaded, the checkpoint store answers a read, Redis answers a ping."""
+"""Readiness: the config loaded, the checkpoint store answers a read, Redis answers a ping.
+
+Redis down is `degraded` (HTTP 200): the squad keeps answering from the durable stores.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,15 @@ _TIMEOUT_S = 2.0
 async def check_readiness(state: Any) -> Readiness:
     database = await _probe(_database(state))
     redis = "not_configured" if state.redis is None else await _probe(state.redis.ping())
-    ready = database == "ok" and redis in {"ok", "not_configured"}
+    if database != "ok":
+        status = "not_ready"
+    elif redis in {"ok", "not_configured"}:
+        status = "ready"
+    else:
+        # Redis only holds what can be rebuilt (hot sessions, codes): chat answers without it.
+        status = "degraded"
     return Readiness(
-        status="ready" if ready else "not_ready",
+        status=status,
         config=str(state.settings.config_path),
         database=database,
         redis=redis,

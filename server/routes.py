@@ -117,7 +117,7 @@ async def healthz() -> Health:
 )
 async def readyz(state: State) -> Response[Readiness]:
     readiness = await check_readiness(state)
-    return Response(readiness, status_code=200 if readiness.status == "ready" else 503)
+    return Response(readiness, status_code=503 if readiness.status == "not_ready" else 200)
 
 
 # Per field: how the user-facing errors name it ("A mensagem está vazia.").

@@ -69,7 +69,7 @@ class Health(msgspec.Struct):
 
 
 class Readiness(msgspec.Struct):
-    status: Literal["ready", "not_ready"]
+    status: Literal["ready", "degraded", "not_ready"]  # degraded: Redis down, chat still works
     config: str
     database: str
     redis: str

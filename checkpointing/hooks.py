@@ -1,0 +1,84 @@
+"""The identity and session turn hooks: the hot session first, the durable stores behind it.
+
+`IdentityService` answers `ChatService.prepare` (who is this sender, which thread are they in)
+and the `/v1/users` routes (links, link codes). `SessionRecorder` keeps the hot session up to
+date after each turn and lets retention know a thread grew.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkpointing.identity import IdentityStore, LinkResult, UnknownUser, UserView
+from checkpointing.link_codes import LinkCodes
+from checkpointing.retention import CheckpointPruner
+from checkpointing.sessions import HotSessions
+
+
+class InvalidLinkCode(ValueError):
+    """The code is wrong, expired or already used."""
+
+
+class IdentityService:
+    """`IdentityHook` plus linking; every change to the tables drops the hot copies it affects."""
+
+    def __init__(self, store: IdentityStore, sessions: HotSessions, codes: LinkCodes) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.codes = codes
+
+    async def resolve(self, channel: str, sender_id: str | None) -> str | None:
+        if sender_id is None:
+            return None
+        cached = await self.sessions.sender(channel, sender_id)
+        if cached is not None:
+            return cached
+        user_id = await self.store.resolve(channel, sender_id)
+        await self.sessions.remember_sender(channel, sender_id, user_id)
+        return user_id
+
+    async def active_thread(self, user_id: str) -> str | None:
+        view = await self.sessions.user(user_id)
+        return view.active_thread if view else None
+
+    async def set_active_thread(self, user_id: str, thread_id: str) -> None:
+        await self.sessions.set_active_thread(user_id, thread_id)
+
+    async def user(self, user_id: str) -> UserView | None:
+        """Links and active thread from the durable store (the API must not show stale links)."""
+        return await self.store.user(user_id)
+
+    async def issue_code(self, user_id: str) -> str:
+        """A one-time code for `user_id` (`UnknownUser` if there is no such user)."""
+        canonical = await self.store.canonical(user_id)
+        if canonical is None:
+            raise UnknownUser(user_id)
+        return await self.codes.issue(canonical)
+
+    async def redeem_code(self, code: str, channel: str, sender_id: str) -> LinkResult:
+        """Link the sender to the user the code was issued for (`InvalidLinkCode` otherwise)."""
+        user_id = await self.codes.redeem(code, channel, sender_id)
+        if user_id is None:
+            raise InvalidLinkCode(code)
+        return await self.link(user_id, channel, sender_id)
+
+    async def link(self, user_id: str, channel: str, sender_id: str) -> LinkResult:
+        result = await self.store.link(user_id, channel, sender_id)
+        users = [result.user_id] + ([result.merged_user] if result.merged_user else [])
+        await self.sessions.forget(users, result.moved)
+        return result
+
+
+class SessionRecorder:
+    """`SessionHook`: append the turn to the hot session, then count it for retention."""
+
+    def __init__(self, sessions: HotSessions, pruner: CheckpointPruner | None) -> None:
+        self.sessions = sessions
+        self.pruner = pruner
+
+    async def record_turn(
+        self, user_id: str | None, thread_id: str, channel: str, messages: list[dict[str, Any]]
+    ) -> None:
+        await self.sessions.record_turn(user_id, thread_id, channel, messages)
+        if self.pruner is not None:
+            self.pruner.after_turn(thread_id)
