@@ -1,0 +1,531 @@
+"""Per-thread turn locks with fencing tokens: Redis across workers, asyncio inside one process.
+
+A conversation (thread) answers one turn at a time. Whoever holds a thread's lock got a
+*fencing token* with it (a per-thread counter, incremented on every grant); the checkpoint
+writer refuses writes that carry an older token (`checkpointing/fenced.py`), so a worker that
+stalled past its lock's expiry cannot overwrite the turn that came after it.
+
+Waiters are served first come, first served. Each arrival takes a ticket (INCR); the lock is
+granted only to the oldest live ticket. A waiter keeps a short-lived "alive" key while it waits,
+so a waiter that died is dropped from the head of the queue; a holder that died stops renewing
+and its lock expires after `lock_ttl_s`. One pub/sub channel per prefix tells waiters "the lock
+was released, ticket N is next" and tells holders "a newer message interrupts you"; polling with
+backoff backs it up, because pub/sub is fire-and-forget.
+
+`LocalThreadLocks` is the same contract on asyncio for the embedded default (no `REDIS_URL`);
+`FallbackThreadLocks` uses Redis and drops to the local locks while Redis is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+log = logging.getLogger("esquadra.locks")
+
+DEFAULT_PREFIX = "esquadra:"
+
+AcquireMode = Literal["wait", "try", "interrupt"]
+"""wait: queue in arrival order; try: only if nobody holds or waits (else `Busy`);
+interrupt: ask the current holder to stop, then queue."""
+
+
+def redis_prefix(environ: Mapping[str, str] | None = None) -> str:
+    """Every Redis key of the service starts with `ESQUADRA_REDIS_PREFIX` (default `esquadra:`)."""
+    env = os.environ if environ is None else environ
+    return env.get("ESQUADRA_REDIS_PREFIX") or DEFAULT_PREFIX
+
+
+class Busy(Exception):
+    """The thread is answering (or has messages waiting) and the caller would not wait."""
+
+
+@dataclass(eq=False)
+class Lease:
+    """The right to run one turn on a thread, until released or expired."""
+
+    thread_id: str
+    token: int  # fencing token: strictly greater than every earlier grant on this thread
+    # A newer message asks us to stop (interrupt policy).
+    interrupted: asyncio.Event = field(default_factory=asyncio.Event)
+    lost: asyncio.Event = field(default_factory=asyncio.Event)  # the lock expired under us
+    _release: Callable[[], Awaitable[None]] | None = None
+
+    async def release(self) -> None:
+        """Give the thread to the next waiter; idempotent."""
+        release, self._release = self._release, None
+        if release is not None:
+            await release()
+
+
+class ThreadLocks(Protocol):
+    async def acquire(self, thread_id: str, *, ttl_s: float, mode: AcquireMode) -> Lease:
+        """The thread's lock, by `mode`; raises `Busy` in `try` mode when the thread is busy."""
+        ...
+
+    async def join_burst(self, thread_id: str, request_id: str, text: str, ttl_s: float) -> str:
+        """Add `text` to the thread's open burst (or open one); the id of the burst's leader."""
+        ...
+
+    async def collect_burst(
+        self, thread_id: str, request_id: str, window_s: float, max_s: float
+    ) -> list[str]:
+        """For the leader: wait until `window_s` passed without a new message (at most `max_s`
+        since the first), close the burst and return its texts in arrival order."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+_local_tokens = itertools.count(1)  # one counter for the process: monotonic per thread too
+
+
+@dataclass
+class _LocalThread:
+    holder: Lease | None = None
+    waiters: deque[asyncio.Future[Lease]] = field(default_factory=deque)
+
+
+@dataclass
+class _LocalBurst:
+    leader: str
+    first: float
+    last: float
+    texts: list[str]
+
+
+class LocalThreadLocks:
+    """The in-process gate: a fair (FIFO) lock per thread, no expiry (a task that dies releases
+    in its `finally`; a process that dies takes its waiters with it)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._threads: dict[str, _LocalThread] = {}
+        self._bursts: dict[str, _LocalBurst] = {}
+        self._clock = clock
+
+    async def acquire(self, thread_id: str, *, ttl_s: float, mode: AcquireMode) -> Lease:
+        state = self._threads.setdefault(thread_id, _LocalThread())
+        if state.holder is None and not state.waiters:
+            return self._grant(thread_id, state)
+        if mode == "try":
+            raise Busy(thread_id)
+        if mode == "interrupt" and state.holder is not None:
+            state.holder.interrupted.set()
+        waiter: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
+        state.waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                await waiter.result().release()  # handed to us as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    state.waiters.remove(waiter)
+            raise
+
+    def _grant(self, thread_id: str, state: _LocalThread) -> Lease:
+        lease = Lease(thread_id, next(_local_tokens))
+
+        async def release() -> None:
+            self._release(thread_id, lease)
+
+        lease._release = release
+        state.holder = lease
+        return lease
+
+    def _release(self, thread_id: str, lease: Lease) -> None:
+        state = self._threads.get(thread_id)
+        if state is None or state.holder is not lease:
+            return
+        state.holder = None
+        while state.waiters:
+            waiter = state.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(self._grant(thread_id, state))
+                return
+        del self._threads[thread_id]  # idle: forget it, so memory follows live threads only
+
+    async def join_burst(self, thread_id: str, request_id: str, text: str, ttl_s: float) -> str:
+        now = self._clock()
+        burst = self._bursts.get(thread_id)
+        if burst is None:
+            self._bursts[thread_id] = _LocalBurst(request_id, now, now, [text])
+            return request_id
+        burst.texts.append(text)
+        burst.last = now
+        return burst.leader
+
+    async def collect_burst(
+        self, thread_id: str, request_id: str, window_s: float, max_s: float
+    ) -> list[str]:
+        while True:
+            burst = self._bursts[thread_id]
+            now = self._clock()
+            wait = min(burst.last + window_s, burst.first + max_s) - now
+            if wait <= 0:
+                del self._bursts[thread_id]
+                return burst.texts
+            await asyncio.sleep(wait)
+
+    async def aclose(self) -> None:
+        return None
+
+
+# --------------------------------------------------------------------------- Redis
+
+# Grant the lock to `ticket` if it heads the queue (dropping dead waiters ahead of it) and nobody
+# holds it. Ticket "" = "only if nobody is queued" (try mode). Returns the fencing token, 0 when
+# not yet, -1 when our ticket was dropped as dead (the caller re-queues it).
+_ACQUIRE = """
+local lock, fence, queue = KEYS[1], KEYS[2], KEYS[3]
+local ticket, owner, ttl, alive = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+while true do
+  local head = redis.call('ZRANGE', queue, 0, 0)[1]
+  if not head or head == ticket then break end
+  if redis.call('EXISTS', alive .. head) == 1 then return 0 end
+  redis.call('ZREM', queue, head)
+end
+if ticket ~= '' and not redis.call('ZSCORE', queue, ticket) then return -1 end
+if redis.call('EXISTS', lock) == 1 then return 0 end
+local token = redis.call('INCR', fence)
+redis.call('PEXPIRE', fence, ARGV[5])
+redis.call('SET', lock, owner .. ':' .. token, 'PX', ttl)
+if ticket ~= '' then redis.call('ZREM', queue, ticket) end
+return token
+"""
+
+# Extend our lock; {still ours, interrupt requested}.
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[1] then return {1, 1} end
+return {1, 0}
+"""
+
+# Drop the lock if `owner` holds it (prefix match: the token may be unknown after a cancelled
+# acquire), then tell the next ticket it may go.
+_RELEASE = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+  redis.call('DEL', KEYS[1])
+end
+local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+if head then redis.call('PUBLISH', ARGV[2], 'r|' .. ARGV[3] .. '|' .. head) end
+return 1
+"""
+
+# Mark the current holder as interrupted (a key, for its renew loop) and tell it now (pub/sub).
+_INTERRUPT = """
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+redis.call('SET', KEYS[2], value, 'PX', ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'i|' .. ARGV[3] .. '|' .. value)
+return 1
+"""
+
+# Server time, so workers with skewed clocks agree on a burst's window.
+_JOIN_BURST = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local leader = redis.call('HGET', KEYS[1], 'leader')
+if not leader then
+  leader = ARGV[1]
+  redis.call('HSET', KEYS[1], 'leader', leader, 'first', now)
+end
+redis.call('HSET', KEYS[1], 'last', now)
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return leader
+"""
+
+# {wait_ms} while the burst is still open, else {0, text...} and the burst is closed.
+_COLLECT_BURST = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local meta = redis.call('HMGET', KEYS[1], 'leader', 'first', 'last')
+if meta[1] ~= ARGV[1] then return {-1} end
+local quiet = tonumber(meta[3]) + tonumber(ARGV[2])
+local wait = math.min(quiet, tonumber(meta[2]) + tonumber(ARGV[3])) - now
+if wait > 0 then return {wait} end
+local texts = redis.call('LRANGE', KEYS[2], 0, -1)
+redis.call('DEL', KEYS[1], KEYS[2])
+table.insert(texts, 1, 0)
+return texts
+"""
+
+_ALIVE_MS = 5_000  # a waiter silent this long is presumed dead and dropped from the queue
+_COUNTER_TTL_MS = 7 * 24 * 3600 * 1000  # idle threads' counters leave Redis after a week
+_MAX_POLL_S = 0.5
+
+
+class RedisThreadLocks:
+    """The cross-worker gate on one Redis (Upstash works: Lua, pub/sub, no blocking calls)."""
+
+    def __init__(self, client: Any, prefix: str = DEFAULT_PREFIX) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.channel = f"{prefix}gate:events"
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._interrupt = client.register_script(_INTERRUPT)
+        self._join = client.register_script(_JOIN_BURST)
+        self._collect = client.register_script(_COLLECT_BURST)
+        self._wakeups: dict[tuple[str, str], asyncio.Event] = {}  # (thread, ticket) → waiter
+        self._holders: dict[str, Lease] = {}  # lock value → our lease
+        self._listener: asyncio.Task[None] | None = None
+
+    def key(self, thread_id: str, name: str) -> str:
+        # The hash tag keeps one thread's keys in one slot (Redis Cluster, scripts).
+        return f"{self.prefix}gate:{{{thread_id}}}:{name}"
+
+    async def acquire(self, thread_id: str, *, ttl_s: float, mode: AcquireMode) -> Lease:
+        self._listen()
+        owner = uuid.uuid4().hex
+        ttl_ms = max(1, round(ttl_s * 1000))
+        lock, queue = self.key(thread_id, "lock"), self.key(thread_id, "queue")
+        keys = [lock, self.key(thread_id, "fence"), queue]
+        alive = self.key(thread_id, "alive:")
+        if mode == "try":
+            token = await self._acquire(keys, ["", owner, ttl_ms, alive, _COUNTER_TTL_MS])
+            if token <= 0:
+                raise Busy(thread_id)
+            return self._lease(thread_id, owner, token, ttl_s)
+        if mode == "interrupt":
+            await self._interrupt(
+                [lock, self.key(thread_id, "interrupt")], [ttl_ms, self.channel, thread_id]
+            )
+        ticket = str(await self._enqueue(thread_id))
+        wakeup = self._wakeups[(thread_id, ticket)] = asyncio.Event()
+        try:
+            delay, refreshed = 0.01, time.monotonic()
+            while True:
+                token = await self._acquire(keys, [ticket, owner, ttl_ms, alive, _COUNTER_TTL_MS])
+                if token > 0:
+                    return self._lease(thread_id, owner, token, ttl_s)
+                if token < 0 or time.monotonic() - refreshed > _ALIVE_MS / 3000:
+                    await self._requeue(thread_id, ticket)
+                    refreshed = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), delay)
+                if wakeup.is_set():
+                    wakeup.clear()
+                    delay = 0.01
+                else:
+                    delay = min(delay * 2, _MAX_POLL_S)
+        except BaseException:
+            # Cancelled or Redis failed: leave the queue and drop a lock granted in flight.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._leave(thread_id, ticket, owner))
+            raise
+        finally:
+            self._wakeups.pop((thread_id, ticket), None)
+
+    async def _enqueue(self, thread_id: str) -> int:
+        tickets = self.key(thread_id, "tickets")
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.incr(tickets)
+            pipe.pexpire(tickets, _COUNTER_TTL_MS)
+            ticket, _ = await pipe.execute()
+        await self._requeue(thread_id, str(ticket))
+        return int(ticket)
+
+    async def _requeue(self, thread_id: str, ticket: str) -> None:
+        queue = self.key(thread_id, "queue")
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(self.key(thread_id, f"alive:{ticket}"), 1, px=_ALIVE_MS)
+            pipe.zadd(queue, {ticket: int(ticket)})
+            pipe.pexpire(queue, _COUNTER_TTL_MS)
+            await pipe.execute()
+
+    async def _leave(self, thread_id: str, ticket: str, owner: str) -> None:
+        queue = self.key(thread_id, "queue")
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zrem(queue, ticket)
+            pipe.delete(self.key(thread_id, f"alive:{ticket}"))
+            await pipe.execute()
+        await self._release([self.key(thread_id, "lock"), queue], [owner, self.channel, thread_id])
+
+    def _lease(self, thread_id: str, owner: str, token: int, ttl_s: float) -> Lease:
+        value = f"{owner}:{token}"
+        lease = Lease(thread_id, int(token))
+        self._holders[value] = lease
+        renewer = asyncio.create_task(self._keep(lease, value, ttl_s), name=f"lock-renew-{value}")
+
+        async def release() -> None:
+            renewer.cancel()
+            self._holders.pop(value, None)
+            await self._release(
+                [self.key(thread_id, "lock"), self.key(thread_id, "queue")],
+                [owner, self.channel, thread_id],
+            )
+
+        lease._release = release
+        return lease
+
+    async def _keep(self, lease: Lease, value: str, ttl_s: float) -> None:
+        """Renew the lock while the turn runs; notice an interrupt or a lost lock."""
+        keys = [self.key(lease.thread_id, "lock"), self.key(lease.thread_id, "interrupt")]
+        # Often enough to notice an interrupt whose pub/sub message was lost.
+        period = min(ttl_s / 3, 1.0)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                owned, interrupted = await self._renew(keys, [value, round(ttl_s * 1000)])
+            except Exception as exc:  # Redis down: keep answering; the fence still guards writes
+                log.warning("could not renew the lock of thread %s: %s", lease.thread_id, exc)
+                continue
+            if interrupted:
+                lease.interrupted.set()
+            if not owned:
+                log.warning("lost the lock of thread %s (token %s)", lease.thread_id, lease.token)
+                lease.lost.set()
+                return
+
+    def _listen(self) -> None:
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen_loop(), name="lock-events")
+
+    async def _listen_loop(self) -> None:
+        while True:
+            try:
+                async with self.client.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=1.0
+                        )
+                        if message is not None:
+                            self._dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # polling covers the gap until we are subscribed again
+                log.debug("lock events subscription dropped: %s", exc)
+                await asyncio.sleep(1.0)
+
+    def _dispatch(self, data: bytes | str) -> None:
+        text = data.decode() if isinstance(data, bytes) else data
+        kind, thread_id, rest = text.split("|", 2)
+        if kind == "r" and (wakeup := self._wakeups.get((thread_id, rest))) is not None:
+            wakeup.set()
+        elif kind == "i" and (lease := self._holders.get(rest)) is not None:
+            lease.interrupted.set()
+
+    async def join_burst(self, thread_id: str, request_id: str, text: str, ttl_s: float) -> str:
+        keys = [self.key(thread_id, "burst"), self.key(thread_id, "burst:texts")]
+        leader = await self._join(keys, [request_id, text, max(1, round(ttl_s * 1000))])
+        return leader.decode() if isinstance(leader, bytes) else str(leader)
+
+    async def collect_burst(
+        self, thread_id: str, request_id: str, window_s: float, max_s: float
+    ) -> list[str]:
+        keys = [self.key(thread_id, "burst"), self.key(thread_id, "burst:texts")]
+        args = [request_id, round(window_s * 1000), round(max_s * 1000)]
+        while True:
+            reply = await self._collect(keys, args)
+            if reply[0] == 0:
+                return [t.decode() if isinstance(t, bytes) else t for t in reply[1:]]
+            if reply[0] < 0:  # the burst expired under us (we stalled): answer what we had
+                return []
+            await asyncio.sleep(reply[0] / 1000)
+
+    async def aclose(self) -> None:
+        """Stop listening and close the client (this object owns it)."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.client.aclose()
+
+
+# --------------------------------------------------------------------------- fallback
+
+
+def _redis_down_errors() -> tuple[type[BaseException], ...]:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+
+
+class FallbackThreadLocks:
+    """Redis while it answers; the in-process locks while it does not (degraded but answering).
+
+    After a failure Redis is skipped for `retry_s`, then tried again: recovery needs no restart.
+    While degraded, two workers can run a turn on the same thread at once; the fence on the
+    checkpoint writes still keeps the later turn's writes.
+    """
+
+    def __init__(
+        self,
+        primary: RedisThreadLocks,
+        local: LocalThreadLocks | None = None,
+        *,
+        retry_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.primary = primary
+        self.local = local or LocalThreadLocks()
+        self._retry_s = retry_s
+        self._clock = clock
+        self._down_until = 0.0
+        self._errors = _redis_down_errors()
+        self._bursts: dict[tuple[str, str], ThreadLocks] = {}  # (thread, leader) → its store
+
+    @property
+    def degraded(self) -> bool:
+        return self._clock() < self._down_until
+
+    async def _try(self, call: Callable[[ThreadLocks], Awaitable[Any]]) -> Any:
+        if not self.degraded:
+            try:
+                result = await call(self.primary)
+            except self._errors as exc:
+                log.warning("redis unavailable for thread locks (%s); using in-process locks", exc)
+                self._down_until = self._clock() + self._retry_s
+            else:
+                return result
+        return await call(self.local)
+
+    async def acquire(self, thread_id: str, *, ttl_s: float, mode: AcquireMode) -> Lease:
+        return await self._try(lambda locks: locks.acquire(thread_id, ttl_s=ttl_s, mode=mode))  # type: ignore[no-any-return]
+
+    async def join_burst(self, thread_id: str, request_id: str, text: str, ttl_s: float) -> str:
+        used: list[ThreadLocks] = []
+
+        async def join(locks: ThreadLocks) -> str:
+            used.append(locks)
+            return await locks.join_burst(thread_id, request_id, text, ttl_s)
+
+        leader: str = await self._try(join)
+        if leader == request_id:
+            self._bursts[(thread_id, request_id)] = used[-1]
+        return leader
+
+    async def collect_burst(
+        self, thread_id: str, request_id: str, window_s: float, max_s: float
+    ) -> list[str]:
+        # A burst is collected where it was opened; if Redis died meanwhile its texts are out of
+        # reach and the leader answers its own message alone (the gate's fallback).
+        locks = self._bursts.pop((thread_id, request_id), self.local)
+        try:
+            return await locks.collect_burst(thread_id, request_id, window_s, max_s)
+        except (*self._errors, KeyError) as exc:
+            log.warning("burst on thread %s lost: %s", thread_id, exc)
+            return []
+
+    async def aclose(self) -> None:
+        await self.primary.aclose()

@@ -1,0 +1,295 @@
+"""Thread locks (Redis and in-process), fencing at the checkpoint write, burst merging."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import pytest
+from langchain_core.messages import AnyMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
+
+from checkpointing.fenced import (
+    FENCE_KEY,
+    FenceRejected,
+    LocalFences,
+    PostgresFences,
+    fence_checkpointer,
+)
+from checkpointing.locks import (
+    Busy,
+    FallbackThreadLocks,
+    LocalThreadLocks,
+    RedisThreadLocks,
+    ThreadLocks,
+)
+
+
+async def redis_locks(url: str) -> tuple[RedisThreadLocks, str]:
+    from redis.asyncio import Redis
+
+    prefix = f"esquadra-test-{uuid.uuid4().hex[:8]}:"
+    return RedisThreadLocks(Redis.from_url(url), prefix), prefix
+
+
+async def drop_keys(url: str, prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture(params=["local", "redis"])
+async def locks(request: pytest.FixtureRequest) -> AsyncIterator[ThreadLocks]:
+    if request.param == "local":
+        yield LocalThreadLocks()
+        return
+    url = request.getfixturevalue("redis_url")
+    locks, prefix = await redis_locks(url)
+    try:
+        yield locks
+    finally:
+        await locks.aclose()
+        await drop_keys(url, prefix)
+
+
+async def test_waiters_are_served_in_arrival_order(locks: ThreadLocks) -> None:
+    first = await locks.acquire("t", ttl_s=10, mode="wait")
+    served: list[int] = []
+
+    async def waiter(n: int) -> None:
+        lease = await locks.acquire("t", ttl_s=10, mode="wait")
+        served.append(n)
+        await asyncio.sleep(0.005)
+        await lease.release()
+
+    tasks = []
+    for n in range(20):
+        tasks.append(asyncio.create_task(waiter(n)))
+        await asyncio.sleep(0.005)  # arrival order = n
+    await first.release()
+    await asyncio.gather(*tasks)
+    assert served == list(range(20))
+
+
+async def test_tokens_grow_with_every_grant(locks: ThreadLocks) -> None:
+    tokens = []
+    for _ in range(3):
+        lease = await locks.acquire("t", ttl_s=10, mode="wait")
+        tokens.append(lease.token)
+        await lease.release()
+    assert tokens == sorted(tokens) and len(set(tokens)) == 3
+
+
+async def test_try_mode_is_busy_while_held(locks: ThreadLocks) -> None:
+    lease = await locks.acquire("t", ttl_s=10, mode="try")
+    with pytest.raises(Busy):
+        await locks.acquire("t", ttl_s=10, mode="try")
+    await lease.release()
+    await (await locks.acquire("t", ttl_s=10, mode="try")).release()
+
+
+async def test_interrupt_mode_signals_the_holder_then_waits(locks: ThreadLocks) -> None:
+    holder = await locks.acquire("t", ttl_s=10, mode="wait")
+    newer = asyncio.create_task(locks.acquire("t", ttl_s=10, mode="interrupt"))
+    await asyncio.wait_for(holder.interrupted.wait(), 3)
+    assert not newer.done()
+    await holder.release()
+    lease = await asyncio.wait_for(newer, 3)
+    assert lease.token > holder.token
+    await lease.release()
+
+
+async def test_a_cancelled_waiter_does_not_block_the_queue(locks: ThreadLocks) -> None:
+    holder = await locks.acquire("t", ttl_s=10, mode="wait")
+    gone = asyncio.create_task(locks.acquire("t", ttl_s=10, mode="wait"))
+    await asyncio.sleep(0.05)
+    later = asyncio.create_task(locks.acquire("t", ttl_s=10, mode="wait"))
+    await asyncio.sleep(0.05)
+    gone.cancel()
+    await holder.release()
+    await (await asyncio.wait_for(later, 3)).release()
+
+
+async def test_bursts_merge_in_arrival_order(locks: ThreadLocks) -> None:
+    assert await locks.join_burst("t", "a", "oi", 30) == "a"
+    collected = asyncio.create_task(locks.collect_burst("t", "a", 0.3, 2))
+    await asyncio.sleep(0.1)
+    assert await locks.join_burst("t", "b", "preciso de ajuda", 30) == "a"
+    await asyncio.sleep(0.1)
+    assert await locks.join_burst("t", "c", "com o caixa", 30) == "a"
+    started = time.monotonic()
+    assert await collected == ["oi", "preciso de ajuda", "com o caixa"]
+    assert time.monotonic() - started >= 0.25  # the window counts from the last message
+    assert await locks.join_burst("t", "d", "depois", 30) == "d"  # a new burst
+
+
+async def test_redis_lock_of_a_dead_holder_expires(redis_url: str) -> None:
+    locks, prefix = await redis_locks(redis_url)
+    other, _ = await redis_locks(redis_url)
+    other.prefix = prefix  # a second worker on the same keys
+    try:
+        stalled = await locks.acquire("t", ttl_s=0.3, mode="wait")
+        # The loop blocks (a GC pause, a stuck worker): no renewal runs, the lock expires.
+        time.sleep(0.5)  # noqa: ASYNC251 - blocking the loop is the point
+        lease = await asyncio.wait_for(other.acquire("t", ttl_s=10, mode="wait"), 3)
+        assert lease.token > stalled.token
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(stalled.lost.wait(), 3)  # its renewal finds the lock gone
+        await stalled.release()  # must not release the new holder's lock
+        with pytest.raises(Busy):
+            await locks.acquire("t", ttl_s=10, mode="try")
+        await lease.release()
+    finally:
+        await locks.aclose()
+        await other.aclose()
+        await drop_keys(redis_url, prefix)
+
+
+async def test_a_dead_waiter_is_dropped_from_the_head_of_the_queue(redis_url: str) -> None:
+    locks, prefix = await redis_locks(redis_url)
+    try:
+        holder = await locks.acquire("t", ttl_s=10, mode="wait")
+        # A waiter whose process died: a ticket in the queue and no "alive" key.
+        await locks.client.zadd(locks.key("t", "queue"), {"0": 0})
+        waiter = asyncio.create_task(locks.acquire("t", ttl_s=10, mode="wait"))
+        await asyncio.sleep(0.05)
+        await holder.release()
+        await (await asyncio.wait_for(waiter, 3)).release()
+    finally:
+        await locks.aclose()
+        await drop_keys(redis_url, prefix)
+
+
+async def test_redis_down_falls_back_to_in_process_locks() -> None:
+    from redis.asyncio import Redis
+
+    dead = RedisThreadLocks(Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2))
+    locks = FallbackThreadLocks(dead, retry_s=60)
+    lease = await locks.acquire("t", ttl_s=10, mode="wait")
+    assert locks.degraded
+    with pytest.raises(Busy):
+        await locks.acquire("t", ttl_s=10, mode="try")
+    await lease.release()
+    await locks.aclose()
+
+
+async def test_fallback_recovers_when_redis_returns(redis_url: str) -> None:
+    locks, prefix = await redis_locks(redis_url)
+    now = [0.0]
+    fallback = FallbackThreadLocks(locks, retry_s=5, clock=lambda: now[0])
+    fallback._down_until = 5.0  # as after a failure at t=0
+    try:
+        lease = await fallback.acquire("t", ttl_s=10, mode="wait")
+        assert not await locks.client.exists(locks.key("t", "lock"))  # in-process while down
+        await lease.release()
+        now[0] = 6.0
+        lease = await fallback.acquire("t", ttl_s=10, mode="wait")
+        assert await locks.client.exists(locks.key("t", "lock"))  # back on Redis
+        await lease.release()
+    finally:
+        await fallback.aclose()
+        await drop_keys(redis_url, prefix)
+
+
+# --------------------------------------------------------------------------- fencing
+
+
+class Notes(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def notes_graph(checkpointer: Any) -> Any:
+    async def echo(state: Notes) -> dict[str, Any]:
+        return {}
+
+    builder = StateGraph(Notes)
+    builder.add_node("echo", echo)
+    builder.add_edge(START, "echo")
+    builder.add_edge("echo", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def fenced_config(thread_id: str, token: int) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id, FENCE_KEY: token}}
+
+
+async def assert_stale_holder_cannot_write(saver: Any, fences: Any) -> None:
+    graph = notes_graph(fence_checkpointer(saver, fences))
+    old = await fences.advance("t", 1)
+    await graph.ainvoke({"messages": [HumanMessage("do dono antigo")]}, fenced_config("t", old))
+    new = await fences.advance("t", old + 1)  # another worker took the thread
+    await graph.ainvoke({"messages": [HumanMessage("do dono novo")]}, fenced_config("t", new))
+    with pytest.raises(FenceRejected):
+        await graph.ainvoke({"messages": [HumanMessage("atrasada")]}, fenced_config("t", old))
+    state = await notes_graph(saver).aget_state({"configurable": {"thread_id": "t"}})
+    assert [m.content for m in state.values["messages"]] == ["do dono antigo", "do dono novo"]
+    # Unfenced writers (CLI, maintenance) are not affected.
+    await graph.ainvoke(
+        {"messages": [HumanMessage("sem cerca")]}, {"configurable": {"thread_id": "t"}}
+    )
+
+
+async def test_fence_rejects_a_stale_writer_in_memory() -> None:
+    await assert_stale_holder_cannot_write(InMemorySaver(), LocalFences())
+
+
+async def test_fence_rejects_a_stale_writer_on_postgres(postgres_url: str) -> None:
+    from checkpointing import open_checkpointer
+
+    async with open_checkpointer(postgres_url, data_dir=None) as saver:  # type: ignore[arg-type]
+        fences = PostgresFences(saver.conn)  # type: ignore[attr-defined]
+        await fences.setup()
+        await assert_stale_holder_cannot_write(saver, fences)
+
+
+async def test_fence_survives_a_flushed_redis_counter() -> None:
+    fences = LocalFences()
+    assert await fences.advance("t", 41) == 41
+    assert await fences.advance("t", 1) == 42  # Redis restarted its INCR: still newer
+
+
+async def test_holder_whose_lock_expired_cannot_write_its_checkpoint(
+    redis_url: str, postgres_url: str
+) -> None:
+    """The whole chain: Redis lock with a tiny TTL, a stall, a takeover, a refused write."""
+    from checkpointing import open_checkpointer
+
+    locks, prefix = await redis_locks(redis_url)
+    other, _ = await redis_locks(redis_url)
+    other.prefix = prefix
+    async with open_checkpointer(postgres_url, data_dir=None) as saver:  # type: ignore[arg-type]
+        fences = PostgresFences(saver.conn)  # type: ignore[attr-defined]
+        await fences.setup()
+        graph = notes_graph(fence_checkpointer(saver, fences))
+        try:
+            stalled = await locks.acquire("fence-1", ttl_s=0.3, mode="wait")
+            stale = await fences.advance("fence-1", stalled.token)
+            # Stalled past the lock's TTL (the loop is blocked): the lock expired.
+            time.sleep(0.5)  # noqa: ASYNC251
+            lease = await other.acquire("fence-1", ttl_s=10, mode="wait")
+            fresh = await fences.advance("fence-1", lease.token)
+            await graph.ainvoke(
+                {"messages": [HumanMessage("novo dono")]}, fenced_config("fence-1", fresh)
+            )
+            with pytest.raises(FenceRejected):
+                await graph.ainvoke(
+                    {"messages": [HumanMessage("dono parado")]}, fenced_config("fence-1", stale)
+                )
+            await lease.release()
+            await stalled.release()
+            state = await notes_graph(saver).aget_state({"configurable": {"thread_id": "fence-1"}})
+            assert [m.content for m in state.values["messages"]] == ["novo dono"]
+        finally:
+            await locks.aclose()
+            await other.aclose()
+            await drop_keys(redis_url, prefix)
