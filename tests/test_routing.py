@@ -227,3 +227,23 @@ def test_a_fresh_cache_uses_the_shipped_example_embeddings(
     monkeypatch.setattr(Embedder, "_query", counting_query)
     build_router(load_spec(SQUAD_YAML), cache_dir=tmp_path / "empty", include_llm=False)
     assert sum(embedded) <= 1  # at most the start-up warm-up message
+
+
+def test_per_message_head_matches_sklearn_on_the_dev_set() -> None:
+    """The head's one-message evaluation gives sklearn's own probabilities, to 1e-9."""
+    import numpy as np
+
+    from graphs.routing import build_head
+    from nodes.routing._semantic import EMBEDDING_WEIGHT
+
+    head = build_head(load_spec(SQUAD_YAML), CACHE, "enpt", 0)
+    texts = [row.text for row in read_routing_data(DATA / "routing_dev.jsonl")][:120]
+    embeddings = head.embedder.embed_cached(texts, CACHE)
+    lexical, full = head.probabilities_for(embeddings, texts)
+    for i, text in enumerate(texts):
+        features = head.lexical_features(text)
+        fast_lexical = head.lexical_probabilities(features)
+        np.testing.assert_allclose([fast_lexical[a] for a in head.agents], lexical[i], atol=1e-9)
+        dense = embeddings[i] * EMBEDDING_WEIGHT
+        fast_full = head._as_dict(head._full(features, dense=dense))
+        np.testing.assert_allclose([fast_full[a] for a in head.agents], full[i], atol=1e-9)
