@@ -253,7 +253,8 @@ class StreamConsumer:
                 await self.handle(await self.read())
                 backoff = 0.5
             except ResponseError as exc:
-                if "NOGROUP" in str(exc):  # the stream was deleted (FLUSHALL): recreate it
+                # The stream was deleted under us (FLUSHALL, TTL policy): recreate it and go on.
+                if "NOGROUP" in str(exc) or "UNBLOCKED" in str(exc):
                     ready = False
                     continue
                 raise
@@ -381,3 +382,33 @@ async def open_memory(
             await asyncio.gather(*tasks, return_exceptions=True)
             if redis is not None:
                 await redis.aclose()
+
+
+async def run_worker(
+    database_url: str | None,
+    data_dir: Any,
+    redis_url: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    reclaim_after_s: float | None = None,
+) -> int:
+    """`esquadra worker`: consume the stream until SIGTERM or SIGINT, then leave cleanly."""
+    import signal
+
+    env = os.environ if environ is None else environ
+    reclaim = reclaim_after_s or float(env.get("ESQUADRA_MEMORY_RECLAIM_S") or 60)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with open_fact_store(database_url, data_dir) as store:
+        redis = connect(redis_url)
+        consumer = StreamConsumer(
+            redis, MemoryProcessor(store), StreamKeys(redis_prefix(env)), reclaim_after_s=reclaim
+        )
+        log.info("memory worker %s consuming %s", consumer.name, consumer.keys.stream)
+        try:
+            await consumer.run(stop)
+        finally:
+            await redis.aclose()
+    return 0

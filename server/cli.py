@@ -64,6 +64,17 @@ def _parser() -> argparse.ArgumentParser:
 
     add_bench_parser(commands)
 
+    worker = commands.add_parser(
+        "worker", help="learn business facts from the memory stream in Redis (REDIS_URL)"
+    )
+    worker.add_argument(
+        "--reclaim-after",
+        type=float,
+        help="seconds before another worker's unacknowledged message is taken over (default 60)",
+    )
+    worker.add_argument("--log-level", default="info")
+    worker.set_defaults(run=_worker)
+
     graph = commands.add_parser("graph", help="print the compiled squad graph as mermaid")
     graph.add_argument("--config")
     graph.set_defaults(run=_graph)
@@ -213,6 +224,29 @@ def _fit_routing(args: argparse.Namespace) -> int:
         f"follow-up model on {fitted['followup']['examples']} conversations → {written}"
     )
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from checkpointing.memory_pipeline import run_worker
+    from server.settings import Settings
+
+    settings = Settings.from_env()
+    if settings.redis_url is None:
+        print(
+            "esquadra worker: REDIS_URL is not set; without Redis the server learns facts "
+            "in-process (no worker needed)",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(
+        run_worker(
+            settings.database_url,
+            settings.data_dir,
+            settings.redis_url,
+            reclaim_after_s=args.reclaim_after,
+        )
+    )
 
 
 def _chat(args: argparse.Namespace) -> int:
