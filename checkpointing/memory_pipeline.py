@@ -351,16 +351,18 @@ async def open_memory(
     redis_url: str | None,
     *,
     enabled: bool = True,
-    consume: bool = True,
+    consume: bool | None = None,
     environ: Mapping[str, str] | None = None,
     reclaim_after_s: float | None = None,
 ) -> AsyncIterator[MemoryService]:
     """The memory service with its background consumers (the in-process worker).
 
-    `consume=False` leaves the Redis stream to `esquadra worker`; the in-process queue (used
-    while Redis is down) is always drained here.
+    `consume=False` (or `ESQUADRA_MEMORY_WORKER=external`) leaves the Redis stream to
+    `esquadra worker`; the in-process queue (used while Redis is down) is always drained here.
     """
     env = os.environ if environ is None else environ
+    if consume is None:
+        consume = env.get("ESQUADRA_MEMORY_WORKER", "inprocess") != "external"
     reclaim = reclaim_after_s or float(env.get("ESQUADRA_MEMORY_RECLAIM_S") or 60)
     async with open_fact_store(database_url, data_dir) as store:
         processor = MemoryProcessor(store)

@@ -12,10 +12,12 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
 from checkpointing import describe_backend, open_checkpointer
+from checkpointing.memory_pipeline import open_memory
 from graphs.compiler import build_squad
 from graphs.loader import load_spec
 from server.chat import ChatService
 from server.errors import exception_to_response
+from server.memory_routes import MEMORY_ROUTES
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import open_session_stack
 from server.settings import Settings
@@ -48,17 +50,24 @@ def create_app(
         async with (
             open_checkpointer(settings.database_url, settings.data_dir) as checkpointer,
             open_session_stack(settings, loaded.spec.sessions, checkpointer) as sessions,
+            open_memory(
+                settings.database_url,
+                settings.data_dir,
+                settings.redis_url,
+                enabled=loaded.spec.memory.enabled,
+            ) as memory,
         ):
             redis = _redis_client(settings.redis_url)
             graph = squad.builder.compile(checkpointer=checkpointer)
             sessions.bind(graph)
-            hooks = TurnHooks(identity=sessions.identity, sessions=sessions.recorder)
+            hooks = TurnHooks(identity=sessions.identity, sessions=sessions.recorder, memory=memory)
             app.state.update(
                 settings=settings,
                 checkpointer=checkpointer,
                 redis=redis,
                 sessions=sessions,
                 identity=sessions.identity,
+                memory=memory,
                 chat=ChatService(squad, graph, hooks=hooks),
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
@@ -76,7 +85,7 @@ def create_app(
                     await redis.aclose()
 
     return Litestar(
-        route_handlers=[chat, classify, get_thread, healthz, readyz, *USER_ROUTES],
+        route_handlers=[chat, classify, get_thread, healthz, readyz, *USER_ROUTES, *MEMORY_ROUTES],
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),

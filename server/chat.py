@@ -113,6 +113,8 @@ class ChatService:
             return
         usage = result["usage"]
         await self._record_turn(turn, replies)
+        if turn.user_id is not None and memory.enabled:  # queued: facts are learned off-path
+            await self.hooks.memory.remember(turn.user_id, turn.thread_id or "", turn.message)
         yield (
             "done",
             {
