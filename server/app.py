@@ -12,11 +12,13 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
 from checkpointing import describe_backend, open_checkpointer
+from checkpointing.locks import redis_prefix
 from checkpointing.memory_pipeline import open_memory
 from graphs.compiler import build_squad
 from graphs.loader import load_spec
 from server.chat import ChatService
 from server.errors import exception_to_response
+from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import open_session_stack
@@ -58,9 +60,15 @@ def create_app(
             ) as memory,
         ):
             redis = _redis_client(settings.redis_url)
-            graph = squad.builder.compile(checkpointer=checkpointer)
+            # The graph writes through a fenced view of the checkpointer (see server/gate.py).
+            gate, fenced = await open_gate(
+                loaded.spec.sessions, settings.redis_url, redis_prefix(), checkpointer
+            )
+            graph = squad.builder.compile(checkpointer=fenced)
             sessions.bind(graph)
-            hooks = TurnHooks(identity=sessions.identity, sessions=sessions.recorder, memory=memory)
+            hooks = TurnHooks(
+                identity=sessions.identity, sessions=sessions.recorder, gate=gate, memory=memory
+            )
             app.state.update(
                 settings=settings,
                 checkpointer=checkpointer,
@@ -80,6 +88,7 @@ def create_app(
             try:
                 yield
             finally:
+                await gate.aclose()
                 await squad.aclose()
                 if redis is not None:
                     await redis.aclose()

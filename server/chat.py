@@ -6,18 +6,20 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 
+from checkpointing.fenced import FENCE_KEY, FenceRejected
 from graphs.compiler import Squad
 from graphs.state import SquadContext
 from nodes.classify import HISTORY_TURNS
 from nodes.routing import HistoryTurn
 from server.costs import turn_cost
-from server.turn_hooks import TurnHooks
+from server.gate import INTERRUPTED, SUPERSEDED, TurnInterrupted, until_set
+from server.turn_hooks import Admission, TurnHooks
 
 log = logging.getLogger("esquadra.chat")
 
@@ -63,16 +65,31 @@ class ChatService:
         return ChatTurn(turn.message, thread_id, user_id, turn.channel)
 
     async def stream(self, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
-        """Yield `route`, `token`…, then `done` or `error` (always last).
+        """Yield `route`, `token`…, then `done` or `error` (always last), or only `merged`.
 
-        `turn` must come from `prepare` (a thread id and a canonical user id).
+        `turn` must come from `prepare` (a thread id and a canonical user id). The thread's gate
+        decides first: under `reject` a busy thread raises `ThreadBusy` before any event (the
+        route makes it a 409); a message merged into a burst yields only `merged`.
         """
+        assert turn.thread_id is not None, "stream() takes a turn from prepare()"
+        async with self.hooks.gate.admit(turn.thread_id, turn.channel, turn.message) as admission:
+            if admission.merged_into is not None:
+                yield "merged", {"into": admission.merged_into, "thread_id": turn.thread_id}
+                return
+            async for event in self._turn(replace(turn, message=admission.message), admission):
+                yield event
+
+    async def _turn(self, turn: ChatTurn, admission: Admission) -> AsyncIterator[ChatEvent]:
+        """One admitted turn: the graph run, stopped early if a newer message interrupts it."""
         started = time.perf_counter()
         ttft_ms: int | None = None
         result: dict[str, Any] | None = None
         replies: list[Any] = []  # the agent's new messages, for the hot session
+        configurable: dict[str, Any] = {"thread_id": turn.thread_id}
+        if admission.fence:
+            configurable[FENCE_KEY] = admission.fence  # checked by every checkpoint write
         config = {
-            "configurable": {"thread_id": turn.thread_id},
+            "configurable": configurable,
             # Saved with every checkpoint, so a user's threads can be found by user id later.
             "metadata": {"user_id": turn.user_id, "channel": turn.channel},
         }
@@ -82,25 +99,43 @@ class ChatService:
             facts = await self.hooks.memory.recall(
                 turn.user_id, turn.message, memory.max_facts_in_prompt
             )
+        run = self.graph.astream(
+            {"messages": [HumanMessage(content=turn.message)]},
+            config,  # type: ignore[arg-type]
+            context=SquadContext(user_id=turn.user_id, channel=turn.channel, facts=tuple(facts)),
+            stream_mode=["custom", "updates"],
+        )
+        # Only an interruptible turn pays for racing each event against the interrupt, and
+        # keeps its tokens so the partial reply can be saved.
+        partial: list[str] | None = None
+        agent: str | None = None
+        if self.squad.loaded.spec.sessions.channel(turn.channel).policy == "interrupt":
+            run, partial = until_set(run, admission.interrupted), []
         try:
-            async for mode, chunk in self.graph.astream(
-                {"messages": [HumanMessage(content=turn.message)]},
-                config,  # type: ignore[arg-type]
-                context=SquadContext(
-                    user_id=turn.user_id, channel=turn.channel, facts=tuple(facts)
-                ),
-                stream_mode=["custom", "updates"],
-            ):
+            async for mode, chunk in run:
                 if mode == "custom":
                     kind = chunk.pop("type")
-                    if kind == "token" and ttft_ms is None:
-                        ttft_ms = _ms_since(started)
+                    if kind == "token":
+                        if ttft_ms is None:
+                            ttft_ms = _ms_since(started)
+                        if partial is not None:
+                            partial.append(chunk["text"])
+                    elif kind == "route":
+                        agent = chunk["agent"]
                     yield kind, chunk
                 else:
                     for update in chunk.values():
                         if isinstance(update, dict) and update.get("turn"):
                             result = update["turn"]
                             replies = update.get("messages") or []
+        except TurnInterrupted:
+            await self._keep_interrupted(config, agent, "".join(partial or []))
+            yield "error", dict(INTERRUPTED)
+            return
+        except FenceRejected:
+            log.warning("turn on thread %s lost its lock; its writes were refused", turn.thread_id)
+            yield "error", dict(SUPERSEDED)
+            return
         except Exception:
             log.exception("turn failed on thread %s", turn.thread_id)
             yield "error", dict(INTERNAL_ERROR)
@@ -127,6 +162,17 @@ class ChatService:
                 "ttft_ms": ttft_ms,
             },
         )
+
+    async def _keep_interrupted(self, config: Any, agent: str | None, text: str) -> None:
+        """Save the reply cut short, marked, as if its agent had finished it (the thread then
+        has nothing pending and the next message starts a clean run)."""
+        if agent is None:  # stopped while routing: nothing was said yet
+            return
+        message = AIMessage(content=text, name=agent, response_metadata={"interrupted": True})
+        try:
+            await self.graph.aupdate_state(config, {"messages": [message]}, as_node=agent)
+        except FenceRejected:
+            log.warning("interrupted reply on thread %s not kept: lock lost", config)
 
     async def thread_messages(self, thread_id: str) -> list[dict[str, Any]] | None:
         """The thread's conversation, or None when no such thread was ever written."""
@@ -168,6 +214,13 @@ def _as_dict(message: Any) -> dict[str, Any] | None:
     if isinstance(message, HumanMessage):
         return {"role": "user", "content": message.text, "agent": None}
     if isinstance(message, AIMessage):
+        if message.response_metadata.get("interrupted"):
+            return {
+                "role": "assistant",
+                "content": message.text,
+                "agent": message.name,
+                "interrupted": True,
+            }
         return {"role": "assistant", "content": message.text, "agent": message.name}
     return None
 

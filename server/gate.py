@@ -152,14 +152,22 @@ async def open_gate(
         await setup()
     locks: ThreadLocks
     if redis_url:
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        # One quick retry, no backoff: a dead Redis must cost a turn little before we fall back.
-        client = Redis.from_url(
-            redis_url, socket_connect_timeout=1, socket_timeout=2, retry=Retry(NoBackoff(), 1)
+        # Many waiters share few connections: a full pool makes a caller wait its turn instead
+        # of failing (which would look like Redis being down). One quick retry, no backoff: a
+        # dead Redis must cost a turn little before we fall back.
+        pool = BlockingConnectionPool.from_url(
+            redis_url,
+            max_connections=32,
+            timeout=10,
+            socket_connect_timeout=1,
+            socket_timeout=2,
+            retry=Retry(NoBackoff(), 1),
         )
+        client = Redis.from_pool(pool)  # closing the client closes the pool
         locks = FallbackThreadLocks(RedisThreadLocks(client, prefix))
     else:
         locks = LocalThreadLocks()

@@ -24,6 +24,7 @@ from server.schemas import (
     ClassifyRequest,
     ErrorBody,
     Health,
+    MergedReply,
     Readiness,
     ScoredAgent,
     ThreadView,
@@ -42,11 +43,21 @@ _ERRORS = {
     description=(
         "Streams Server-Sent Events: `route` {agent, layer, confidence}, `token` {text}…, then "
         "`done` {thread_id, agent, offline, usage, cost, latency_ms, ttft_ms} or `error` "
-        "{code, message}. With `Accept: application/json` the whole turn comes as one object."
+        "{code, message}; or only `merged` {into, thread_id} when the message joined a burst "
+        "that another request answers (debounce). With `Accept: application/json` the whole "
+        "turn comes as one object."
     ),
     responses={
         200: ResponseSpec(ChatReply, description="JSON reply (Accept: application/json)."),
+        202: ResponseSpec(
+            MergedReply, description="JSON mode: merged into another request's turn."
+        ),
         **_ERRORS,
+        409: ResponseSpec(
+            ErrorBody,
+            description="`thread_busy`: the thread is still answering and the channel's "
+            "policy is `reject`.",
+        ),
         502: ResponseSpec(ErrorBody, description="Model provider failed."),
     },
     status_code=200,
@@ -63,7 +74,11 @@ async def chat(
     )
     if _wants_json(request):
         return await _json_reply(service, turn)
-    return ServerSentEvent(_sse(service.stream(turn)), headers={"X-Thread-Id": turn.thread_id})
+    events = service.stream(turn)
+    # The thread's gate decides before the first event: a busy thread under `reject` raises
+    # here, before the stream starts, so the client gets a real 409.
+    first = await anext(events)
+    return ServerSentEvent(_sse(events, first), headers={"X-Thread-Id": turn.thread_id})
 
 
 @post(
@@ -144,9 +159,17 @@ def _wants_json(request: Request[Any, Any, Any]) -> bool:
     return "application/json" in accept and "text/event-stream" not in accept
 
 
-async def _sse(events: AsyncIterator[ChatEvent]) -> AsyncIterator[ServerSentEventMessage]:
-    async for kind, data in events:
+async def _sse(
+    events: AsyncIterator[ChatEvent], first: ChatEvent
+) -> AsyncIterator[ServerSentEventMessage]:
+    try:
+        kind, data = first
         yield ServerSentEventMessage(event=kind, data=json.dumps(data, ensure_ascii=False))
+        async for kind, data in events:
+            yield ServerSentEventMessage(event=kind, data=json.dumps(data, ensure_ascii=False))
+    finally:
+        # A client that hangs up must not leave the turn holding its thread's lock.
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 async def _json_reply(service: ChatService, turn: ChatTurn) -> Response[Any]:
@@ -162,4 +185,6 @@ async def _json_reply(service: ChatService, turn: ChatTurn) -> Response[Any]:
             return Response({**data, "thread_id": turn.thread_id}, status_code=status)
         elif kind == "done":
             return Response({**data, "route": route, "reply": "".join(text)})
+        elif kind == "merged":
+            return Response(data, status_code=202)
     raise RuntimeError("chat stream ended without done or error")

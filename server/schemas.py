@@ -48,10 +48,18 @@ class ChatReply(msgspec.Struct):
     ttft_ms: int | None
 
 
-class ThreadMessage(msgspec.Struct):
+class ThreadMessage(msgspec.Struct, omit_defaults=True):
     role: Literal["user", "assistant"]
     content: str
     agent: str | None
+    interrupted: bool = False  # only present (true) on a reply cut short by a newer message
+
+
+class MergedReply(msgspec.Struct):
+    """This message joined a burst (debounce); the request named by `into` answers it."""
+
+    into: str
+    thread_id: str
 
 
 class ThreadView(msgspec.Struct):

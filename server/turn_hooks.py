@@ -56,6 +56,7 @@ class Admission:
     fence: int = 0  # fencing token: writes with an older token are refused
     merged_into: str | None = None  # set when this message joined another request's turn
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
+    request_id: str = ""  # names this request in a `merged` event ({into: request_id})
 
 
 class TurnGate(Protocol):
