@@ -336,6 +336,10 @@ class MemoryService:
     async def forget(self, user_id: str, fact_id: int) -> bool:
         return await self.store.delete(user_id, fact_id)
 
+    async def merge_user(self, source: str, target: str) -> int:
+        """Call after identity links two users: `source`'s facts now belong to `target`."""
+        return await self.store.merge_user(source, target)
+
 
 def connect(url: str) -> Any:
     """An asyncio Redis client; reads block up to `block_ms`, so the socket timeout is longer."""

@@ -113,6 +113,10 @@ class FactStore(ABC):
         """Forget one fact; False when the user has no fact with this id."""
 
     @abstractmethod
+    async def merge_user(self, source: str, target: str) -> int:
+        """Move `source`'s facts to `target` (channels linked); per kind the latest stays live."""
+
+    @abstractmethod
     async def _ranked(self, user_id: str, query: np.ndarray, limit: int) -> list[StoredFact]: ...
 
     @abstractmethod
@@ -126,6 +130,16 @@ def _checked_table(name: str) -> str:
     if not _TABLE_NAME.fullmatch(name):
         raise ValueError(f"invalid table name {name!r}")
     return name
+
+
+# After a merge, per kind only the most recently said live fact stays live.
+_KEEP_LATEST = (
+    "UPDATE {table} SET superseded_at = (SELECT max(g.created_at) FROM {table} g "
+    "WHERE g.user_id = {table}.user_id AND g.kind = {table}.kind AND g.superseded_at IS NULL) "
+    "WHERE user_id = {p} AND superseded_at IS NULL AND created_at < ("
+    "SELECT max(g.created_at) FROM {table} g WHERE g.user_id = {table}.user_id "
+    "AND g.kind = {table}.kind AND g.superseded_at IS NULL)"
+)
 
 
 def _vector_literal(vector: np.ndarray) -> str:
@@ -268,6 +282,20 @@ class PostgresFactStore(FactStore):
                 f"DELETE FROM {self.table} WHERE user_id = %s AND id = %s", (user_id, fact_id)
             )
             return cursor.rowcount > 0
+
+    async def merge_user(self, source: str, target: str) -> int:
+        if source == target:
+            return 0
+        async with self.pool.connection() as conn, conn.transaction():
+            for user_id in sorted((source, target)):  # a fixed order: no deadlock between merges
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fact:{user_id}",)
+                )
+            moved = await conn.execute(
+                f"UPDATE {self.table} SET user_id = %s WHERE user_id = %s", (target, source)
+            )
+            await conn.execute(_KEEP_LATEST.format(table=self.table, p="%s"), (target,))
+            return moved.rowcount
 
     async def _ranked(self, user_id: str, query: np.ndarray, limit: int) -> list[StoredFact]:
         if self.vectors == "pgvector":
@@ -434,6 +462,22 @@ class SqliteFactStore(FactStore):
                 "DELETE FROM user_facts WHERE user_id = ? AND id = ?", (user_id, fact_id)
             )
             return cursor.rowcount > 0
+
+    async def merge_user(self, source: str, target: str) -> int:
+        if source == target:
+            return 0
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                moved = await self.conn.execute(
+                    "UPDATE user_facts SET user_id = ? WHERE user_id = ?", (target, source)
+                )
+                await self.conn.execute(_KEEP_LATEST.format(table="user_facts", p="?"), (target,))
+                await self.conn.execute("COMMIT")
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            return moved.rowcount
 
     async def _ranked(self, user_id: str, query: np.ndarray, limit: int) -> list[StoredFact]:
         async with self.conn.execute(

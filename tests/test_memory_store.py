@@ -149,6 +149,19 @@ async def test_delete_forgets_only_that_users_fact(store: FactStore) -> None:
     assert [f.text for f in await store.live(other)] == ["Tem uma loja"]
 
 
+async def test_merging_users_moves_facts_and_keeps_the_latest_per_kind(
+    store: FactStore,
+) -> None:
+    whatsapp, web = user(), user()
+    await add(store, whatsapp, [Fact("business", "Tem uma padaria")], T0, "w1")
+    await add(store, whatsapp, [Fact("employees", "Tem 6 funcionários")], T0 + timedelta(2), "w2")
+    await add(store, web, [Fact("employees", "Tem 5 funcionários")], T0 + timedelta(1), "b1")
+    assert await store.merge_user(whatsapp, web) == 2
+    assert await store.merge_user(web, web) == 0
+    assert await store.live(whatsapp) == []
+    assert [f.text for f in await store.live(web)] == ["Tem uma padaria", "Tem 6 funcionários"]
+
+
 async def test_sqlite_file_survives_a_reopen(tmp_path: Path) -> None:
     owner = user()
     async with open_fact_store(None, tmp_path) as first:
