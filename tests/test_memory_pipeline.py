@@ -243,3 +243,29 @@ def test_worker_needs_redis(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "REDIS_URL" in done.stderr
+
+
+async def test_malformed_and_poison_entries_do_not_block_the_stream(
+    redis: Any, keys: StreamKeys, store: FactStore
+) -> None:
+    await redis.xadd(keys.stream, {"text": "sem usuário"})  # malformed: dropped, acknowledged
+    # Postgres refuses a NUL byte in text: this job fails on every delivery.
+    poison = MemoryJob.new("bad\x00user", "t1", "tenho uma padaria")
+    await redis.xadd(keys.stream, poison.fields())
+    owner = user()
+    good = MemoryJob.new(owner, "t1", "tenho 2 funcionarios")
+    await redis.xadd(keys.stream, good.fields())
+    consumer = StreamConsumer(
+        redis, MemoryProcessor(store), keys, reclaim_after_s=0.05, block_ms=20
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await eventually(lambda: _equals(texts(store, owner), ["Tem 2 funcionários"]))
+        await eventually(lambda: _equals(redis.xlen(keys.dead), 1))
+        await eventually(lambda: _pending_is(redis, keys, 0))
+    finally:
+        stop.set()
+        await task
+    dead = await redis.xrange(keys.dead)
+    assert dead[0][1][b"message_id"] == poison.message_id.encode()
