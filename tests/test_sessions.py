@@ -1,0 +1,130 @@
+"""The pieces under the hot session: the Redis breaker, the in-process store, link codes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from checkpointing.link_codes import LinkCodes, TooManyAttempts
+from checkpointing.redis_guard import GuardedRedis, RedisUnavailable, connect_redis, redis_prefix
+from checkpointing.sessions import LocalHot
+
+
+class FlakyClient:
+    """Stands in for redis.asyncio.Redis: fails while `down` is set, counts real attempts."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.attempts = 0
+
+    async def ping(self) -> bool:
+        return await self.get("ping")
+
+    async def get(self, key: str) -> Any:
+        self.attempts += 1
+        if self.down:
+            raise RedisConnectionError("Connection refused")
+        return key
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_breaker_fails_fast_while_open_and_recovers_by_itself() -> None:
+    client, clock = FlakyClient(), Clock()
+    guard = GuardedRedis(client, first_backoff_s=0.5, max_backoff_s=2, clock=clock)
+    recovered: list[bool] = []
+
+    async def on_recovery() -> None:
+        recovered.append(True)
+
+    guard.on_recovery(on_recovery)
+    assert await guard.call(lambda r: r.get("k")) == "k"
+
+    client.down = True
+    for _ in range(3):
+        with pytest.raises(RedisUnavailable):
+            await guard.call(lambda r: r.get("k"))
+    assert client.attempts == 2  # one real try, then the open breaker answers at once
+    assert not guard.available and "Connection refused" in (guard.last_error or "")
+
+    clock.now += 0.6  # backoff over: one more real try, still down, backoff doubles
+    with pytest.raises(RedisUnavailable):
+        await guard.call(lambda r: r.get("k"))
+    clock.now += 0.6
+    assert not guard.available
+    clock.now += 0.5
+
+    client.down = False
+    assert await guard.call(lambda r: r.get("k")) == "k"
+    assert recovered == [True] and guard.available and guard.last_error is None
+
+
+async def test_local_hot_store_expires_and_renews() -> None:
+    store = LocalHot(max_entries=2)
+    await store.set("a", "1", ttl_s=0.2)
+    await asyncio.sleep(0.12)
+    assert await store.get("a", ttl_s=0.2) == "1"  # a read is activity: the TTL starts over
+    await asyncio.sleep(0.12)
+    assert await store.get("a", ttl_s=0.2) == "1"
+    await asyncio.sleep(0.25)
+    assert await store.get("a", ttl_s=0.2) is None
+    for key in ("x", "y", "z"):
+        await store.set(key, key, ttl_s=10)
+    assert await store.get("x", ttl_s=10) is None  # least recently used, evicted
+    assert await store.get("z", ttl_s=10) == "z"
+
+
+async def test_local_link_codes_are_single_use_and_expire() -> None:
+    codes = LinkCodes(None, "t:", ttl_s=1)
+    code = await codes.issue("5511987654321")
+    assert len(code) == 6 and code.isdigit()
+    assert await codes.redeem(code, "web", "a@web") == "5511987654321"
+    assert await codes.redeem(code, "web", "a@web") is None
+    late = await codes.issue("5511987654321")
+    await asyncio.sleep(1.1)
+    assert await codes.redeem(late, "web", "b@web") is None
+    for _ in range(5):  # five wrong tries are allowed, the sixth is refused
+        assert await codes.redeem("000000", "web", "c@web") is None
+    with pytest.raises(TooManyAttempts):
+        await codes.redeem("000000", "web", "c@web")
+
+
+async def test_link_codes_in_redis_work_across_instances(redis_url: str) -> None:
+    prefix = "esquadra-test-codes:"
+    first = GuardedRedis(connect_redis(redis_url))
+    second = GuardedRedis(connect_redis(redis_url))
+    try:
+        code = await LinkCodes(first, prefix).issue("u-1")
+        # Another worker redeems it; nobody can redeem it twice.
+        assert await LinkCodes(second, prefix).redeem(code, "web", "w@web") == "u-1"
+        assert await LinkCodes(first, prefix).redeem(code, "web", "w@web") is None
+    finally:
+        keys = [k async for k in first.client.scan_iter(f"{prefix}*")]
+        if keys:
+            await first.client.delete(*keys)
+        await first.aclose()
+        await second.aclose()
+
+
+def test_prefix_comes_from_the_environment() -> None:
+    assert redis_prefix({}) == "esquadra:"
+    assert redis_prefix({"ESQUADRA_REDIS_PREFIX": "falachefe:prod:"}) == "falachefe:prod:"
+
+
+async def test_rediss_urls_make_tls_clients() -> None:
+    client = connect_redis("rediss://default:secret@example.upstash.io:6379")
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+        assert client.connection_pool.connection_class.__name__ == "SSLConnection"
+        assert kwargs["host"] == "example.upstash.io" and kwargs["socket_timeout"] == 0.5
+    finally:
+        await client.aclose()
