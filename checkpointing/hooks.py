@@ -7,12 +7,18 @@ date after each turn and lets retention know a thread grew.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from checkpointing.identity import IdentityStore, LinkResult, UnknownUser, UserView
 from checkpointing.link_codes import LinkCodes
 from checkpointing.retention import CheckpointPruner
 from checkpointing.sessions import HotSessions
+
+log = logging.getLogger("esquadra.identity")
+
+MergeHook = Callable[[str, str], Awaitable[Any]]
 
 
 class InvalidLinkCode(ValueError):
@@ -26,6 +32,14 @@ class IdentityService:
         self.store = store
         self.sessions = sessions
         self.codes = codes
+        self._merge_hooks: list[MergeHook] = []
+
+    def on_merge(self, hook: MergeHook) -> None:
+        """Call `hook(source, target)` after a link folds user `source` into `target`.
+
+        Stores keyed by user id (long-term memory) move their rows there.
+        """
+        self._merge_hooks.append(hook)
 
     async def resolve(self, channel: str, sender_id: str | None) -> str | None:
         if sender_id is None:
@@ -66,6 +80,12 @@ class IdentityService:
         result = await self.store.link(user_id, channel, sender_id)
         users = [result.user_id] + ([result.merged_user] if result.merged_user else [])
         await self.sessions.forget(users, result.moved)
+        if result.merged_user is not None:
+            for hook in self._merge_hooks:
+                try:
+                    await hook(result.merged_user, result.user_id)
+                except Exception:  # the link stands; the hook's owner can re-run its merge
+                    log.exception("merge hook failed: %s -> %s", result.merged_user, result.user_id)
         return result
 
 

@@ -66,6 +66,8 @@ def create_app(
             )
             graph = squad.builder.compile(checkpointer=fenced)
             sessions.bind(graph)
+            if hasattr(memory, "merge_user"):  # linking two users moves their facts too
+                sessions.identity.on_merge(memory.merge_user)
             hooks = TurnHooks(
                 identity=sessions.identity, sessions=sessions.recorder, gate=gate, memory=memory
             )
