@@ -65,7 +65,9 @@ def make_agent_node(rt: AgentRuntime) -> AgentNode:
         hits = rt.knowledge.search(question)
         write = runtime.stream_writer
         if rt.model is None:
-            text = offline_reply(rt.offline_notice, rt.agent.description, results, hits)
+            text = offline_reply(
+                rt.offline_notice, rt.agent.description, results, hits, context.facts, question
+            )
             for piece in stream_pieces(text):
                 write({"type": "token", "text": piece})
             usage = Usage(input_tokens=0, output_tokens=0)

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from nodes.knowledge import Hit
+from nodes.text import content_tokens
 from nodes.tools import ToolResult
 
 _MAX_PASSAGE_CHARS = 700
 _PIECES = re.compile(r"\s+|\S+\s*")
 
 
-def offline_reply(notice: str, description: str, results: list[ToolResult], hits: list[Hit]) -> str:
-    """Compose the reply: the honest notice, the tools' verified facts, then the best passage."""
+def offline_reply(
+    notice: str,
+    description: str,
+    results: list[ToolResult],
+    hits: list[Hit],
+    facts: Sequence[str] = (),
+    question: str = "",
+) -> str:
+    """Compose the reply: the honest notice, remembered facts on the question's topic, the tools'
+    verified facts, then the best passage."""
     parts = [notice]
+    relevant = relevant_facts(facts, question)
+    if relevant:
+        parts.append("📝 O que você já me contou: " + "; ".join(relevant) + ".")
     parts.extend(result.text for result in results)
     if hits:
         best = hits[0].passage
@@ -23,6 +36,18 @@ def offline_reply(notice: str, description: str, results: list[ToolResult], hits
             f"Não encontrei isso na minha base de conhecimento. Posso ajudar com: {description}"
         )
     return "\n\n".join(parts)
+
+
+def relevant_facts(facts: Sequence[str], question: str) -> list[str]:
+    """Facts sharing a topic word with the question: "férias dos funcionários" brings up
+    "Tem 5 funcionários"; a question about Instagram brings up nothing (no model to judge)."""
+    asked = _topic_words(question)
+    return [fact for fact in facts if asked & _topic_words(fact)]
+
+
+def _topic_words(text: str) -> set[str]:
+    # Numbers are not topics: "5 dúvidas" has nothing to do with "5 funcionários".
+    return {word for word in content_tokens(text) if word.isalpha()}
 
 
 def stream_pieces(text: str) -> list[str]:

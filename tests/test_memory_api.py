@@ -211,3 +211,23 @@ def test_end_to_end_on_postgres_and_redis(
             client.delete(key)
         client.close()
     assert entries == 1 and pending == 0  # went through the stream, and was acknowledged
+
+
+async def test_offline_reply_mentions_remembered_facts_only_when_relevant(
+    offline_client: AsyncTestClient,
+) -> None:
+    owner = user()
+    await chat(offline_client, message="tenho 5 funcionarios", user_id=owner)
+    await facts_eventually(offline_client, owner, 1)
+
+    def text(events: list[tuple[str, dict[str, Any]]]) -> str:
+        return "".join(data["text"] for kind, data in events if kind == "token")
+
+    related = await chat(
+        offline_client, message="posso dar ferias pros funcionarios?", user_id=owner
+    )
+    assert "📝 O que você já me contou: Tem 5 funcionários." in text(related)
+    unrelated = await chat(
+        offline_client, message="me da uma ideia de post pro instagram", user_id=owner
+    )
+    assert "O que você já me contou" not in text(unrelated)
