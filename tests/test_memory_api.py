@@ -231,3 +231,40 @@ async def test_offline_reply_mentions_remembered_facts_only_when_relevant(
         offline_client, message="me da uma ideia de post pro instagram", user_id=owner
     )
     assert "O que você já me contou" not in text(unrelated)
+
+
+async def test_a_fact_told_on_whatsapp_is_in_the_web_prompt_after_linking(
+    online_client: AsyncTestClient, llm: Any
+) -> None:
+    """Linking folds the WhatsApp user into the web user; the facts move with it."""
+    phone, web = user(), f"web-{uuid.uuid4().hex[:8]}"
+    llm.configure(replies=["Certo!"])
+    await chat(
+        online_client,
+        message="sou mei e tenho uma barbearia em Niterói",
+        user_id=phone,
+        channel="whatsapp",
+        thread_id="zap-1",
+    )
+    await facts_eventually(online_client, phone, 2)
+    await chat(online_client, message="oi", user_id=web, channel="web", thread_id="web-1")
+    linked = await online_client.post(
+        f"/v1/users/{web}/links", json={"channel": "whatsapp", "sender_id": phone}
+    )
+    assert linked.status_code == 200, linked.text
+    facts = (await online_client.get(f"/v1/users/{web}/memory")).json()["facts"]
+    assert sorted(f["text"] for f in facts) == [
+        "Regime tributário: MEI",
+        "Tem uma barbearia em Niterói",
+    ]
+
+    await chat(
+        online_client,
+        message="quanto é o DAS do mei?",
+        user_id=web,
+        channel="web",
+        thread_id="web-2",  # a new thread: only long-term memory can carry the facts here
+    )
+    system = llm.stub.requests[-1]["messages"][0]["content"]
+    assert "- Regime tributário: MEI" in system
+    assert "- Tem uma barbearia em Niterói" in system
