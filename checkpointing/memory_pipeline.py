@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from checkpointing.memory_store import FactStore, StoredFact, open_fact_store
@@ -257,13 +258,18 @@ class StreamConsumer:
                 if "NOGROUP" in str(exc) or "UNBLOCKED" in str(exc):
                     ready = False
                     continue
-                raise
+                log.exception("memory: unexpected Redis reply; retrying in %.1fs", backoff)
             except (RedisError, OSError) as exc:
                 log.warning("memory: Redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, 30.0)
-                ready = False
+            except Exception:
+                # A background task that dies is memory silently switched off: log and go on.
+                log.exception("memory: consumer error; retrying in %.1fs", backoff)
+            else:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, 30.0)
+            ready = False
         await self._leave()
 
     async def _leave(self) -> None:
@@ -351,7 +357,7 @@ def connect(url: str) -> Any:
 @asynccontextmanager
 async def open_memory(
     database_url: str | None,
-    data_dir: Any,
+    data_dir: Path,
     redis_url: str | None,
     *,
     enabled: bool = True,
@@ -392,7 +398,7 @@ async def open_memory(
 
 async def run_worker(
     database_url: str | None,
-    data_dir: Any,
+    data_dir: Path,
     redis_url: str,
     *,
     environ: Mapping[str, str] | None = None,

@@ -29,6 +29,9 @@ from nodes.facts import Fact
 log = logging.getLogger("esquadra.memory")
 
 VectorMode = Literal["auto", "numpy"]
+# Past this many calls waiting for the embedding thread, recall does not queue the turn behind
+# them: it gives the most recent facts instead (routing sheds its embedding the same way).
+MAX_EMBEDDING_BACKLOG = 4
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,12 @@ class FactEmbedder:
         """Rows of L2-normalised float32 vectors, one per text."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(EMBEDDING_EXECUTOR, self._embed, list(texts))
+
+    @staticmethod
+    def backlog() -> int:
+        """Calls waiting for the embedding thread (routing's and ours)."""
+        queue = getattr(EMBEDDING_EXECUTOR, "_work_queue", None)  # stdlib internals, read-only
+        return queue.qsize() if queue is not None else 0
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._embedder is None:  # loading the model is CPU work too: on the same thread
@@ -89,6 +98,8 @@ class FactStore(ABC):
         facts = await self.live(user_id, limit=limit + 1)
         if len(facts) <= limit:
             return facts
+        if self.embedder.backlog() > MAX_EMBEDDING_BACKLOG:
+            return (await self.live(user_id))[-limit:]
         query = (await self.embedder.embed([text]))[0]
         return await self._ranked(user_id, query, limit)
 

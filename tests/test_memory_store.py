@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -12,12 +13,14 @@ import numpy as np
 import pytest
 
 from checkpointing.memory_store import (
+    MAX_EMBEDDING_BACKLOG,
     FactEmbedder,
     FactStore,
     PostgresFactStore,
     open_fact_store,
     rank,
 )
+from nodes.embeddings import EMBEDDING_EXECUTOR
 from nodes.facts import Fact
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
@@ -135,6 +138,24 @@ async def test_recall_ranks_by_similarity_when_there_are_more_facts_than_the_lim
     assert embedder.threads == {
         name for name in embedder.threads if name.startswith("esquadra-embed")
     }
+
+
+async def test_recall_under_embedding_backlog_gives_the_newest_facts_without_waiting(
+    store: FactStore,
+) -> None:
+    owner = user()
+    for i, (kind, text) in enumerate(KINDS_AND_TEXTS):
+        await add(store, owner, [Fact(kind, text)], T0 + timedelta(minutes=i), f"m{i}")
+    release = threading.Event()
+    blockers = [EMBEDDING_EXECUTOR.submit(release.wait, 10) for _ in range(6)]
+    try:
+        assert store.embedder.backlog() > MAX_EMBEDDING_BACKLOG
+        recalled = await asyncio.wait_for(store.recall(owner, "imposto do simples?", 2), 1)
+        assert [f.text for f in recalled] == [text for _, text in KINDS_AND_TEXTS[-2:]]
+    finally:
+        release.set()
+        for blocker in blockers:
+            blocker.result()
 
 
 async def test_delete_forgets_only_that_users_fact(store: FactStore) -> None:
