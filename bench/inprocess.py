@@ -41,20 +41,45 @@ def _messages(turns: int, seed: int, mention: bool) -> list[tuple[str, str]]:
     return out[:turns]
 
 
+@contextlib.asynccontextmanager
+async def _chat_service(args: argparse.Namespace, env: dict[str, str], db_url: str | None):  # type: ignore[no-untyped-def]
+    """The app's own ChatService (gate, identity, memory, sessions), or the bare graph."""
+    url = "memory" if args.checkpointer == "memory" else db_url
+    if args.bare:
+        from checkpointing import open_checkpointer
+        from graphs.compiler import build_squad
+        from graphs.loader import load_spec
+        from server.chat import ChatService
+
+        loaded = load_spec(REPO_ROOT / "agents.yaml")
+        squad = await asyncio.to_thread(
+            build_squad, loaded, env, cache_dir=REPO_ROOT / ".esquadra" / "cache"
+        )
+        async with open_checkpointer(url, Path(tempfile.mkdtemp())) as saver:
+            yield ChatService(squad, squad.builder.compile(checkpointer=saver))
+            await squad.aclose()
+        return
+    from litestar.testing import AsyncTestClient
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    settings = Settings(
+        database_url=url,
+        redis_url=args.redis_url,
+        data_dir=Path(tempfile.mkdtemp()),
+        cache_dir=REPO_ROOT / ".esquadra" / "cache",
+    )
+    app = create_app(settings, environ=env)
+    async with AsyncTestClient(app):  # runs the lifespan
+        yield app.state.chat
+
+
 async def _drive(args: argparse.Namespace, stub_url: str, db_url: str | None) -> dict[str, Any]:
-    from checkpointing import open_checkpointer
-    from graphs.compiler import build_squad
-    from graphs.loader import load_spec
-    from server.chat import ChatService, ChatTurn
+    from server.chat import ChatTurn
 
     env = {**os.environ, "OPENAI_BASE_URL": stub_url, "OPENAI_API_KEY": "bench"}
-    loaded = load_spec(REPO_ROOT / "agents.yaml")
-    squad = await asyncio.to_thread(
-        build_squad, loaded, env, cache_dir=REPO_ROOT / ".esquadra" / "cache"
-    )
-    url = "memory" if args.checkpointer == "memory" else db_url
-    async with open_checkpointer(url, Path(tempfile.mkdtemp())) as saver:
-        chat = ChatService(squad, squad.builder.compile(checkpointer=saver))
+    async with _chat_service(args, env, db_url) as chat:
         work = _messages(args.turns + args.warmup, args.seed, args.mention)
         # Turns of one thread run in order; threads run concurrently.
         by_thread: dict[str, list[str]] = {}
@@ -68,7 +93,10 @@ async def _drive(args: argparse.Namespace, stub_url: str, db_url: str | None) ->
             for text in texts:
                 async with gate:
                     last = ""
-                    async for kind, _ in chat.stream(ChatTurn(message=text, thread_id=thread)):
+                    turn = await chat.prepare(
+                        ChatTurn(message=text, thread_id=thread, user_id=thread, channel="web")
+                    )
+                    async for kind, _ in chat.stream(turn):
                         last = kind
                     errors += last != "done"
                     done += 1
@@ -85,7 +113,6 @@ async def _drive(args: argparse.Namespace, stub_url: str, db_url: str | None) ->
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         _stop_profiler(profiler, args.profile)
         replies = done - done0
-        await squad.aclose()
     return {
         "replies": replies,
         "errors": errors,
@@ -93,6 +120,8 @@ async def _drive(args: argparse.Namespace, stub_url: str, db_url: str | None) ->
         "replies_per_s": round(replies / wall, 1),
         "checkpointer": args.checkpointer,
         "mention": args.mention,
+        "bare": args.bare,
+        "redis": bool(args.redis_url),
     }
 
 
@@ -127,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mention", action="store_true", help="address every message (@leo…)")
     parser.add_argument("--profile", help="write a pyinstrument profile (.html or .txt)")
     parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--bare", action="store_true", help="graph only: no gate, identity, memory")
+    parser.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args(argv)
 
     port = free_port()

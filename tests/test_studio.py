@@ -82,7 +82,7 @@ async def test_factory_builds_the_squad_and_leo_answers_offline(
         assert nodes == {"classify", *active}
         # Studio shows these as the run's context inputs.
         context_fields = compiled.get_context_jsonschema()["properties"]
-        assert set(context_fields) == {"user_id", "channel", "today"}
+        assert set(context_fields) == {"user_id", "channel", "today", "facts"}
 
         # What the server does with the factory's graph: attach its checkpointer.
         graph = compiled.copy(update={"checkpointer": InMemorySaver()})
