@@ -59,8 +59,6 @@ async def _chat_service(args: argparse.Namespace, env: dict[str, str], db_url: s
             yield ChatService(squad, squad.builder.compile(checkpointer=saver))
             await squad.aclose()
         return
-    from litestar.testing import AsyncTestClient
-
     from server.app import create_app
     from server.settings import Settings
 
@@ -71,8 +69,28 @@ async def _chat_service(args: argparse.Namespace, env: dict[str, str], db_url: s
         cache_dir=REPO_ROOT / ".esquadra" / "cache",
     )
     app = create_app(settings, environ=env)
-    async with AsyncTestClient(app):  # runs the lifespan
+    async with _lifespan(app):
         yield app.state.chat
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Any):  # type: ignore[no-untyped-def]
+    """Run the ASGI lifespan on this event loop (Litestar's test client uses its own thread)."""
+    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put)
+    )
+    await inbox.put({"type": "lifespan.startup"})
+    started = await outbox.get()
+    if started["type"] != "lifespan.startup.complete":
+        raise RuntimeError(f"app did not start: {started}")
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await task
 
 
 async def _drive(args: argparse.Namespace, stub_url: str, db_url: str | None) -> dict[str, Any]:
