@@ -76,6 +76,7 @@ def build_agent_runtime(
         model=model,
         colleagues=colleagues,
         offline_notice=spec.defaults.offline_notice,
+        reply_timeout_s=spec.models[agent.model].timeout_s,
     )
 
 

@@ -61,6 +61,10 @@ def build_chat_model(
         max_retries=profile.max_retries,
         streaming=True,
         stream_usage=True,
+        # LangChain's per-chunk guard wraps every chunk in `asyncio.wait_for` (a task and a
+        # timer per token, ~4% of the event loop under load). The agent node bounds the whole
+        # reply by `timeout_s` instead, and the transport's read timeout bounds a silent socket.
+        stream_chunk_timeout=None,
     )
 
 

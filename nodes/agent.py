@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class AgentRuntime:
     model: BaseChatModel | None
     colleagues: str
     offline_notice: str
+    reply_timeout_s: float | None = None  # the model profile's `timeout_s`, for a whole reply
 
 
 AgentNode = Callable[[SquadState, Runtime[SquadContext]], Coroutine[Any, Any, dict[str, Any]]]
@@ -74,8 +76,11 @@ def make_agent_node(rt: AgentRuntime) -> AgentNode:
         else:
             prompt = _prompt(rt, messages, results, hits, context.facts)
             try:
-                text, usage = await _stream_model(rt.model, prompt, write)
-            except openai.APITimeoutError:
+                # One deadline for the whole reply (a provider trickling keep-alives would
+                # never trip a read timeout).
+                async with asyncio.timeout(rt.reply_timeout_s):
+                    text, usage = await _stream_model(rt.model, prompt, write)
+            except (openai.APITimeoutError, TimeoutError):
                 return _failed(rt, PROVIDER_TIMEOUT)
             except openai.APIError:  # a broken stream surfaces as APIConnectionError
                 return _failed(rt, PROVIDER_ERROR)

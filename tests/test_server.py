@@ -177,6 +177,24 @@ async def test_slow_provider_times_out_as_an_error_event(
     assert messages == [{"role": "user", "content": LEO_MESSAGE, "agent": None}]
 
 
+async def test_a_reply_that_stalls_mid_stream_times_out_and_keeps_the_message(
+    tmp_path: Path, online_env: dict[str, str], llm: Any
+) -> None:
+    config = copy_squad(
+        tmp_path, {"timeout_s: 30": "timeout_s: 1.0", "max_retries: 1": "max_retries: 0"}
+    )
+    # The first token is quick; the whole reply would take 20 tokens x 300 ms = 6 s.
+    llm.configure(first_token_ms=10, token_interval_ms=300, tokens=20)
+    async with AsyncTestClient(
+        app=create_app(memory_settings(config), environ=online_env)
+    ) as client:
+        events = await chat(client, message=LEO_MESSAGE, thread_id="arrastado")
+        messages = (await client.get("/v1/threads/arrastado")).json()["messages"]
+    assert [kind for kind, _ in events][1] == "token"
+    assert events[-1][0] == "error" and events[-1][1]["code"] == "provider_timeout"
+    assert messages == [{"role": "user", "content": LEO_MESSAGE, "agent": None}]
+
+
 async def test_json_reply_on_provider_failure_is_502(
     online_client: AsyncTestClient, llm: Any
 ) -> None:
