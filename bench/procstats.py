@@ -49,6 +49,16 @@ def postgres_pids() -> list[int]:
     return pids
 
 
+def redis_pids() -> list[int]:
+    """The redis-server processes on this machine (sessions, locks, streams)."""
+    pids = []
+    for proc in psutil.process_iter(["name"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.info["name"] == "redis-server":
+                pids.append(proc.pid)
+    return pids
+
+
 def listening_pids(port: int) -> list[int]:
     """Roots of the process trees listening on `port` (for `--target-url`), if visible.
 

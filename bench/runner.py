@@ -25,13 +25,15 @@ from bench.loadgen import (
     run_users,
     warm_up,
 )
-from bench.procstats import TreeSampler, listening_pids, postgres_pids
+from bench.procstats import TreeSampler, listening_pids, postgres_pids, redis_pids
 from bench.targets import (
     STUB_ARGS,
     TARGETS,
     BenchDatabase,
     ServerProcess,
+    bench_redis,
     can_pin,
+    drop_redis_prefix,
     stub_process,
     target_process,
 )
@@ -54,6 +56,10 @@ class BenchConfig:
     target_urls: dict[str, str] = field(default_factory=dict)
     pin: bool = False
     db_name: str = "esquadra_bench"
+    # The squad runs as deployed: sessions, turn locks and the memory stream in Redis.
+    redis_url: str | None = field(
+        default_factory=lambda: os.environ.get("ESQUADRA_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+    )
     seed: int = 1
     quiet: bool = False
 
@@ -78,8 +84,8 @@ async def _measure(
         raise RuntimeError(f"{name}: warm-up turns failed ({', '.join(kinds)})")
     server = TreeSampler(pids)
     stub = TreeSampler(stub_pids)
-    # Esquadra's checkpoints live in Postgres: its backends' CPU is part of what a reply costs.
-    database = TreeSampler(postgres_pids() if name == "squad" else [])
+    # Checkpoints live in Postgres and sessions in Redis: their CPU is part of what a reply costs.
+    database = TreeSampler(postgres_pids() + redis_pids() if name == "squad" else [])
     for sampler in (server, stub, database):
         sampler.start()
     try:
@@ -113,6 +119,8 @@ def _run_target(
     given = cfg.target_urls.get(name)
     proc: ServerProcess | None = None
     database: BenchDatabase | None = None
+    redis_url: str | None = None
+    redis_prefix = f"esquadra-bench-{os.getpid()}:"
     try:
         if given:
             url = given.rstrip("/")
@@ -124,11 +132,16 @@ def _run_target(
             if name == "squad":
                 database = BenchDatabase(cfg.db_name)
                 database_url = database.create()
+                redis_url = bench_redis(cfg.redis_url)
+                if redis_url is None:
+                    _log(cfg, f"squad: no Redis at {cfg.redis_url}; sessions stay in-process")
             proc = target_process(
                 name,
                 llm_url,
                 workers=cfg.workers,
                 database_url=database_url,
+                redis_url=redis_url if name == "squad" else None,
+                redis_prefix=redis_prefix,
                 cpu=SERVER_CPU if pinned else None,
             )
             _log(cfg, f"{name}: starting ({' '.join(proc.argv[:3])} …)")
@@ -138,6 +151,8 @@ def _run_target(
         _log(cfg, f"{name}: ready on {url}; load: {mode}")
         outcome = asyncio.run(_measure(cfg, name, url, pids, stub_pids))
         summary = {"url": url, "workers": workers, "pinned": pinned, **outcome.summary}
+        if name == "squad" and not given:
+            summary["redis"] = redis_url is not None
         if proc is not None and proc.proc is not None and proc.proc.poll() is not None:
             # A server that died mid-run explains a wall of `connection` errors: say so.
             summary["server_exit_code"] = proc.proc.returncode
@@ -154,6 +169,8 @@ def _run_target(
             proc.stop()
         if database is not None:
             database.drop()
+        if redis_url is not None:
+            drop_redis_prefix(redis_url, redis_prefix)
 
 
 def run(cfg: BenchConfig) -> dict[str, Any]:

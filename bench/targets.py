@@ -27,7 +27,7 @@ PG_ADMIN_URL = os.environ.get("ESQUADRA_BENCH_PG", "postgresql://postgres@127.0.
 # The stub's shape for every run: a provider that thinks 300 ms, then streams 30 tokens 30 ms apart.
 STUB_ARGS = ("--first-token-ms", "300", "--token-interval-ms", "30", "--tokens", "30")
 # Variables that would change what the squad does (tracing to the network, forced offline mode,
-# a Redis it would ping) are not passed on.
+# a Redis of the caller's: the bench passes its own) are not passed on.
 _DROPPED_ENV = ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "ESQUADRA_OFFLINE", "REDIS_URL")
 
 
@@ -133,6 +133,8 @@ def target_process(
     *,
     workers: int = 1,
     database_url: str | None = None,
+    redis_url: str | None = None,
+    redis_prefix: str | None = None,
     cpu: int | None = None,
 ) -> ServerProcess:
     """The server for target `name` (`squad`, `floor` or `agent-squad`) talking to `llm_url`."""
@@ -154,6 +156,9 @@ def target_process(
         )
         if database_url:
             env["DATABASE_URL"] = database_url
+        if redis_url:  # sessions, turn locks and the memory stream, as deployed
+            env["REDIS_URL"] = redis_url
+            env["ESQUADRA_REDIS_PREFIX"] = redis_prefix or "esquadra-bench:"
         # /readyz also checks the checkpoint store answers, not just that uvicorn is up.
         return ServerProcess(name, argv, url, "/readyz", env, cpu)
     modules = {"floor": "bench.floor", "agent-squad": "bench.agent_squad_app"}
@@ -161,6 +166,30 @@ def target_process(
         raise ValueError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
     argv = [sys.executable, "-m", modules[name], *common, "--llm-url", llm_url]
     return ServerProcess(name, argv, url, "/healthz", {}, cpu)
+
+
+def bench_redis(url: str | None) -> str | None:
+    """`url` when a Redis answers there, else None (the squad then keeps sessions in-process)."""
+    if not url:
+        return None
+    try:
+        import redis
+
+        with redis.Redis.from_url(url, socket_connect_timeout=1) as client:
+            client.ping()
+    except Exception:
+        return None
+    return url
+
+
+def drop_redis_prefix(url: str, prefix: str) -> None:
+    """Delete the keys a run left under its own prefix."""
+    import redis
+
+    with redis.Redis.from_url(url) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
 
 
 class BenchDatabase:
