@@ -198,7 +198,7 @@ class Sessions(Strict):
     ttl_hours: float = Field(default=24, gt=0, le=24 * 90, description="Renewed on activity.")
     recent_messages: int = Field(default=20, ge=1, le=200)
     lock_ttl_s: float = Field(
-        default=120, gt=0, le=3600, description="A crashed worker's thread lock expires after this."
+        default=30, gt=0, le=3600, description="A crashed worker's thread lock expires after this."
     )
     keep_checkpoints: int = Field(
         default=20, ge=2, le=10_000, description="Checkpoints kept per thread; older are pruned."
