@@ -10,6 +10,8 @@ from pathlib import Path
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
+from checkpointing.pg import postgres_pool
+
 
 def describe_backend(database_url: str | None) -> str:
     """Which store `open_checkpointer` would use, for logs and /readyz."""
@@ -40,24 +42,11 @@ async def open_checkpointer(
 async def _postgres(url: str, pool_size: int) -> AsyncIterator[BaseCheckpointSaver]:
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from psycopg.rows import dict_row
-    from psycopg_pool import AsyncConnectionPool
 
-    # autocommit for the saver's own transactions; prepare_threshold=0 because pgbouncer in
-    # transaction mode cannot keep server-side prepared statements between requests.
-    pool = AsyncConnectionPool(
-        conninfo=url,
-        min_size=1,
-        max_size=pool_size,
-        open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-    )
-    await pool.open(wait=True, timeout=10)
-    try:
+    async with postgres_pool(url, max_size=pool_size, row_factory=dict_row) as pool:
         saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
         await saver.setup()
         yield saver
-    finally:
-        await pool.close()
 
 
 @asynccontextmanager

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from checkpointing.pg import postgres_pool
 from nodes.embeddings import DIM, EMBEDDING_EXECUTOR, Embedder, shared_embedder
 from nodes.facts import Fact
 
@@ -519,24 +520,10 @@ async def open_fact_store(
     """`postgresql://…` → Postgres; "memory" → SQLite in RAM; None → `data_dir/memory.sqlite`."""
     embedder = embedder or FactEmbedder()
     if database_url is not None and database_url != "memory":
-        from psycopg_pool import AsyncConnectionPool
-
-        # Same pool settings as the checkpointer: autocommit; no server-side prepared
-        # statements, which pgbouncer in transaction mode cannot keep.
-        pool = AsyncConnectionPool(
-            conninfo=database_url,
-            min_size=1,
-            max_size=pool_size,
-            open=False,
-            kwargs={"autocommit": True, "prepare_threshold": 0},
-        )
-        await pool.open(wait=True, timeout=10)
-        try:
+        async with postgres_pool(database_url, max_size=pool_size) as pool:
             store = PostgresFactStore(pool, embedder, table)
             await store.setup(vector)
             yield store
-        finally:
-            await pool.close()
         return
     import aiosqlite
 

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from checkpointing.pg import postgres_pool
+
 
 class Tx(Protocol):
     """One transaction: statements run in order and commit together."""
@@ -122,21 +124,8 @@ async def open_database(
 ) -> AsyncIterator[Database]:
     """Postgres when `database_url` is set (same pool settings as the checkpointer), else SQLite."""
     if database_url:
-        from psycopg_pool import AsyncConnectionPool
-
-        # autocommit + explicit transactions; prepare_threshold=0 so pgbouncer works.
-        pool = AsyncConnectionPool(
-            conninfo=database_url,
-            min_size=1,
-            max_size=pool_size,
-            open=False,
-            kwargs={"autocommit": True, "prepare_threshold": 0},
-        )
-        await pool.open(wait=True, timeout=10)
-        try:
+        async with postgres_pool(database_url, max_size=pool_size) as pool:
             yield PostgresDatabase(pool)
-        finally:
-            await pool.close()
         return
     import aiosqlite
 
