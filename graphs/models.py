@@ -88,7 +88,9 @@ class DictChunkAsyncOpenAI(openai.AsyncOpenAI):
     Turning every chunk into pydantic objects was a third of the event loop's time under load,
     and LangChain turns them straight back into dicts (`model_dump`) before reading them.
     Status codes, error payloads and transport failures are still raised by the SDK, which
-    checks them before this hook runs.
+    checks them before this hook runs. Not for the SDK's `beta...stream()` helper (structured
+    output while streaming), which reads chunk attributes: no squad model streams with a
+    `response_format` today (the router's structured call is not streamed).
     """
 
     def _process_response_data(  # type: ignore[override]
