@@ -10,7 +10,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,43 @@ def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
         if data:
             events.append((kind, json.loads("\n".join(data))))
     return events
+
+
+def memory_settings(config: Path = SQUAD_YAML, **overrides: Any) -> Any:
+    """App settings for a test: in-memory checkpoints and stores, the given squad YAML."""
+    from server.settings import Settings
+
+    return Settings(config_path=config, database_url="memory", **overrides)
+
+
+@pytest.fixture
+async def offline_client() -> AsyncIterator[Any]:
+    """The app with no model (offline answers), on in-memory stores."""
+    from litestar.testing import AsyncTestClient
+
+    from server.app import create_app
+
+    async with AsyncTestClient(app=create_app(memory_settings(), environ={})) as client:
+        yield client
+
+
+@pytest.fixture
+async def online_client(online_env: dict[str, str]) -> AsyncIterator[Any]:
+    """The app talking to the stub LLM, on in-memory stores."""
+    from litestar.testing import AsyncTestClient
+
+    from server.app import create_app
+
+    async with AsyncTestClient(app=create_app(memory_settings(), environ=online_env)) as client:
+        yield client
+
+
+async def chat(client: Any, **body: Any) -> list[tuple[str, dict[str, Any]]]:
+    """POST /v1/chat and the SSE events it streamed (a 200 event stream is asserted)."""
+    response = await client.post("/v1/chat", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    return parse_sse(response.text)
 
 
 def copy_squad(tmp_path: Path, replacements: dict[str, str] | None = None) -> Path:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import SQUAD_YAML, copy_squad, parse_sse
+from conftest import SQUAD_YAML, chat, copy_squad, memory_settings, parse_sse
 from litestar.testing import AsyncTestClient
 from live_server import live_server
 
@@ -19,30 +18,8 @@ from server.app import create_app
 from server.settings import Settings
 
 
-def memory_settings(config: Path = SQUAD_YAML, **overrides: Any) -> Settings:
-    return Settings(config_path=config, database_url="memory", **overrides)
-
-
-@pytest.fixture
-async def offline_client() -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app=create_app(memory_settings(), environ={})) as client:
-        yield client
-
-
-@pytest.fixture
-async def online_client(online_env: dict[str, str]) -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app=create_app(memory_settings(), environ=online_env)) as client:
-        yield client
-
-
 def user() -> str:
     return f"5511{uuid.uuid4().int % 10**9:09d}"
-
-
-async def chat(client: Any, **body: Any) -> list[tuple[str, dict[str, Any]]]:
-    response = await client.post("/v1/chat", json=body)
-    assert response.status_code == 200, response.text
-    return parse_sse(response.text)
 
 
 async def facts_eventually(

@@ -3,41 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SQUAD_YAML, copy_squad, parse_sse
+from conftest import chat, copy_squad, memory_settings
 from litestar.testing import AsyncTestClient
 
 from server.app import create_app
-from server.settings import Settings
 
 LEO_MESSAGE = "Registre receita de R$ 1.500 da venda de hoje"
-
-
-def memory_settings(config: Path = SQUAD_YAML, **overrides: Any) -> Settings:
-    return Settings(config_path=config, database_url="memory", **overrides)
-
-
-@pytest.fixture
-async def offline_client() -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app=create_app(memory_settings(), environ={})) as client:
-        yield client
-
-
-@pytest.fixture
-async def online_client(online_env: dict[str, str]) -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app=create_app(memory_settings(), environ=online_env)) as client:
-        yield client
-
-
-async def chat(client: AsyncTestClient, **body: Any) -> list[tuple[str, dict[str, Any]]]:
-    response = await client.post("/v1/chat", json=body)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/event-stream")
-    return parse_sse(response.text)
 
 
 async def test_offline_stream_is_route_then_tokens_then_done(
