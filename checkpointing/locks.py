@@ -287,6 +287,7 @@ class RedisThreadLocks:
         self._wakeups: dict[tuple[str, str], asyncio.Event] = {}  # (thread, ticket) → waiter
         self._holders: dict[str, Lease] = {}  # lock value → our lease
         self._listener: asyncio.Task[None] | None = None
+        self._closing = False
 
     def key(self, thread_id: str, name: str) -> str:
         # The hash tag keeps one thread's keys in one slot (Redis Cluster, scripts).
@@ -403,11 +404,13 @@ class RedisThreadLocks:
             self._listener = asyncio.create_task(self._listen_loop(), name="lock-events")
 
     async def _listen_loop(self) -> None:
-        while True:
+        # The flag, not only the cancellation, ends the loop: redis-py's `get_message(timeout=…)`
+        # can swallow a cancel that lands as its own timeout fires (seen as a hung shutdown).
+        while not self._closing:
             try:
                 async with self.client.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
-                    while True:
+                    while not self._closing:
                         message = await pubsub.get_message(
                             ignore_subscribe_messages=True, timeout=1.0
                         )
@@ -447,10 +450,13 @@ class RedisThreadLocks:
 
     async def aclose(self) -> None:
         """Stop listening and close the client (this object owns it)."""
+        self._closing = True
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            while not self._listener.done():  # a swallowed cancel: ask again
+                self._listener.cancel()
+                await asyncio.wait({self._listener}, timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                self._listener.result()
         await self.client.aclose()
 
 
