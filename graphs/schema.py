@@ -203,6 +203,11 @@ class Sessions(Strict):
     keep_checkpoints: int = Field(
         default=20, ge=2, le=10_000, description="Checkpoints kept per thread; older are pruned."
     )
+    durability: Literal["exit", "async"] = Field(
+        default="exit",
+        description="exit: one checkpoint per turn, written when the turn ends (also on errors "
+        "and disconnects); async: one per graph step, written in the background as it runs.",
+    )
     channels: dict[Literal["web", "whatsapp", "api", "cli"], ChannelSessions] = Field(
         default_factory=_default_channels
     )

@@ -90,6 +90,7 @@ def create_app(
             try:
                 yield
             finally:
+                await app.state.chat.aclose()  # turns still saving, before their stores close
                 await gate.aclose()
                 await squad.aclose()
                 if redis is not None:

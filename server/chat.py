@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,6 +54,7 @@ class ChatService:
         self.squad = squad
         self.graph = graph
         self.hooks = hooks or TurnHooks()
+        self._running: set[asyncio.Task[None]] = set()
 
     async def prepare(self, turn: ChatTurn) -> ChatTurn:
         """The turn with its canonical user id and its thread (the user's active one, or new)."""
@@ -70,14 +73,60 @@ class ChatService:
         `turn` must come from `prepare` (a thread id and a canonical user id). The thread's gate
         decides first: under `reject` a busy thread raises `ThreadBusy` before any event (the
         route makes it a 409); a message merged into a burst yields only `merged`.
+
+        The turn runs in a task of its own. A client that hangs up only cancels that task once;
+        the graph then saves the turn as it stands and the gate lets the thread go, at their own
+        pace. Run in the request's task, both would be cut short by the server's (repeated)
+        cancellation: the checkpoint refused by a released fence, the user's message lost.
         """
         assert turn.thread_id is not None, "stream() takes a turn from prepare()"
-        async with self.hooks.gate.admit(turn.thread_id, turn.channel, turn.message) as admission:
-            if admission.merged_into is not None:
-                yield "merged", {"into": admission.merged_into, "thread_id": turn.thread_id}
-                return
-            async for event in self._turn(replace(turn, message=admission.message), admission):
-                yield event
+        events: asyncio.Queue[ChatEvent | BaseException | None] = asyncio.Queue()
+        task = asyncio.create_task(self._admitted(turn, events.put_nowait))
+        # The loop keeps only weak references: a turn finishing after its client left must not
+        # be collected half-way.
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        try:
+            while (item := await events.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        """Let turns whose clients left finish saving (then cancel any still running)."""
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+
+    async def _admitted(
+        self, turn: ChatTurn, emit: Callable[[ChatEvent | BaseException | None], None]
+    ) -> None:
+        """The turn inside its thread's gate; events, then None, go to `emit` (or the error)."""
+        assert turn.thread_id is not None
+        try:
+            async with self.hooks.gate.admit(
+                turn.thread_id, turn.channel, turn.message
+            ) as admission:
+                if admission.merged_into is not None:
+                    emit(("merged", {"into": admission.merged_into, "thread_id": turn.thread_id}))
+                    return
+                async with aclosing(
+                    self._turn(replace(turn, message=admission.message), admission)
+                ) as run:
+                    async for event in run:
+                        emit(event)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # ThreadBusy and the like: the caller raises it
+            emit(error)
+        finally:
+            emit(None)
 
     async def _turn(self, turn: ChatTurn, admission: Admission) -> AsyncIterator[ChatEvent]:
         """One admitted turn: the graph run, stopped early if a newer message interrupts it."""
@@ -104,6 +153,7 @@ class ChatService:
             config,  # type: ignore[arg-type]
             context=SquadContext(user_id=turn.user_id, channel=turn.channel, facts=tuple(facts)),
             stream_mode=["custom", "updates"],
+            durability=self.squad.loaded.spec.sessions.durability,
         )
         # Only an interruptible turn pays for racing each event against the interrupt, and
         # keeps its tokens so the partial reply can be saved.
@@ -140,6 +190,10 @@ class ChatService:
             log.exception("turn failed on thread %s", turn.thread_id)
             yield "error", dict(INTERNAL_ERROR)
             return
+        finally:
+            # A client that hung up closes this generator at a `yield`: close the graph run
+            # now, not whenever it is collected, so it saves the turn as it stands.
+            await run.aclose()  # type: ignore[attr-defined]
         if result is None:
             yield "error", dict(INTERNAL_ERROR)
             return
