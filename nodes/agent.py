@@ -13,6 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
+from graphs.models import COALESCE_S
 from graphs.schema import Agent
 from graphs.state import SquadContext, SquadState, TurnError, TurnResult, Usage
 from nodes.knowledge import Hit, KnowledgeIndex
@@ -20,10 +21,8 @@ from nodes.offline import offline_reply, stream_pieces
 from nodes.tools import ToolContext, ToolResult, run_tools
 
 HISTORY_MESSAGES = 20
-# Tokens arriving within this window go out as one `token` event: a reader sees no difference
-# at 20 updates a second, and every event costs the graph's stream, the SSE encoder and the
-# socket a fixed amount of CPU. The first token is never held back.
-COALESCE_S = 0.05
+# Tokens arriving within this window go out as one `token` event (the squad's own models
+# already merge them at the transport, see graphs/models.py; this covers any other model).
 
 PROVIDER_TIMEOUT = TurnError(
     code="provider_timeout",
