@@ -281,3 +281,15 @@ async def test_openapi_schema_lists_exactly_the_real_routes(
     assert documented == real
     chat_op = schema["paths"]["/v1/chat"]["post"]
     assert chat_op["requestBody"]["content"]["application/json"]["schema"]
+
+
+async def test_event_stream_frames_and_headers(offline_client: AsyncTestClient) -> None:
+    response = await offline_client.post("/v1/chat", json={"message": "@max ação de vendas?"})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-thread-id"])
+    frames = response.content.split(b"\r\n\r\n")
+    assert frames[0].startswith(b"event: route\r\ndata: {")
+    assert frames[-1] == b"" and frames[-2].startswith(b"event: done\r\ndata: {")
+    assert "ção".encode() in response.content  # UTF-8 as is, not \u escapes
