@@ -6,11 +6,12 @@ writer refuses writes that carry an older token (`checkpointing/fenced.py`), so 
 stalled past its lock's expiry cannot overwrite the turn that came after it.
 
 Waiters are served first come, first served. Each arrival takes a ticket (INCR); the lock is
-granted only to the oldest live ticket. A waiter keeps a short-lived "alive" key while it waits,
-so a waiter that died is dropped from the head of the queue; a holder that died stops renewing
-and its lock expires after `lock_ttl_s`. One pub/sub channel per prefix tells waiters "the lock
-was released, ticket N is next" and tells holders "a newer message interrupts you"; polling with
-backoff backs it up, because pub/sub is fire-and-forget.
+granted only to the oldest live ticket; an arrival that finds the lock free and nobody live in
+the queue gets it with its ticket, in one round trip. A waiter keeps a short-lived "alive" key
+while it waits, so a waiter that died is dropped from the head of the queue; a holder that died
+stops renewing and its lock expires after `lock_ttl_s`. One pub/sub channel per prefix tells
+waiters "the lock was released, ticket N is next" and tells holders "a newer message interrupts
+you"; polling with backoff backs it up, because pub/sub is fire-and-forget.
 
 `LocalThreadLocks` is the same contract on asyncio for the embedded default (no `REDIS_URL`);
 `FallbackThreadLocks` uses Redis and drops to the local locks while Redis is down.
@@ -206,6 +207,40 @@ if ticket ~= '' then redis.call('ZREM', queue, ticket) end
 return token
 """
 
+# An arrival in wait or interrupt mode, in one round trip. Interrupt mode (ARGV[6] = '1') first
+# marks the current holder as interrupted (a key, for its renew loop) and tells it now (pub/sub).
+# Then take a ticket; if, after dropping dead waiters, nobody is queued and nobody holds the lock,
+# grant it at once (as _ACQUIRE would for a ticket at the head of the queue), else queue the
+# ticket with its "alive" key. Returns {ticket, fencing token}, the token 0 when queued.
+_ENQUEUE = """
+local lock, fence, queue, tickets = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local owner, ttl, alive, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if ARGV[6] == '1' then
+  local value = redis.call('GET', lock)
+  if value then
+    redis.call('SET', KEYS[5], value, 'PX', ttl)
+    redis.call('PUBLISH', ARGV[7], 'i|' .. ARGV[8] .. '|' .. value)
+  end
+end
+local ticket = redis.call('INCR', tickets)
+redis.call('PEXPIRE', tickets, keep)
+local head = redis.call('ZRANGE', queue, 0, 0)[1]
+while head and redis.call('EXISTS', alive .. head) == 0 do
+  redis.call('ZREM', queue, head)
+  head = redis.call('ZRANGE', queue, 0, 0)[1]
+end
+if not head and redis.call('EXISTS', lock) == 0 then
+  local token = redis.call('INCR', fence)
+  redis.call('PEXPIRE', fence, keep)
+  redis.call('SET', lock, owner .. ':' .. token, 'PX', ttl)
+  return {ticket, token}
+end
+redis.call('SET', alive .. ticket, 1, 'PX', ARGV[5])
+redis.call('ZADD', queue, ticket, ticket)
+redis.call('PEXPIRE', queue, keep)
+return {ticket, 0}
+"""
+
 # Extend our lock; {still ours, interrupt requested}.
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
@@ -223,15 +258,6 @@ if value and string.sub(value, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
 end
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
 if head then redis.call('PUBLISH', ARGV[2], 'r|' .. ARGV[3] .. '|' .. head) end
-return 1
-"""
-
-# Mark the current holder as interrupted (a key, for its renew loop) and tell it now (pub/sub).
-_INTERRUPT = """
-local value = redis.call('GET', KEYS[1])
-if not value then return 0 end
-redis.call('SET', KEYS[2], value, 'PX', ARGV[1])
-redis.call('PUBLISH', ARGV[2], 'i|' .. ARGV[3] .. '|' .. value)
 return 1
 """
 
@@ -278,15 +304,16 @@ class RedisThreadLocks:
         self.client = client
         self.prefix = prefix
         self.channel = f"{prefix}gate:events"
+        self._enqueue = client.register_script(_ENQUEUE)
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
-        self._interrupt = client.register_script(_INTERRUPT)
         self._join = client.register_script(_JOIN_BURST)
         self._collect = client.register_script(_COLLECT_BURST)
         self._wakeups: dict[tuple[str, str], asyncio.Event] = {}  # (thread, ticket) → waiter
         self._holders: dict[str, Lease] = {}  # lock value → our lease
         self._listener: asyncio.Task[None] | None = None
+        self._cleanups: set[asyncio.Task[Any]] = set()
         self._closing = False
 
     def key(self, thread_id: str, name: str) -> str:
@@ -305,13 +332,14 @@ class RedisThreadLocks:
             if token <= 0:
                 raise Busy(thread_id)
             return self._lease(thread_id, owner, token, ttl_s)
-        if mode == "interrupt":
-            await self._interrupt(
-                [lock, self.key(thread_id, "interrupt")], [ttl_ms, self.channel, thread_id]
-            )
-        ticket = str(await self._enqueue(thread_id))
+        number, token = await self._arrive(thread_id, owner, ttl_ms, interrupt=mode == "interrupt")
+        if token > 0:  # uncontended: granted with the ticket
+            return self._lease(thread_id, owner, token, ttl_s)
+        ticket = str(number)
         wakeup = self._wakeups[(thread_id, ticket)] = asyncio.Event()
         try:
+            # The first try runs at once: a release published before the wakeup was registered
+            # went unheard.
             delay, refreshed = 0.01, time.monotonic()
             while True:
                 token = await self._acquire(keys, [ticket, owner, ttl_ms, alive, _COUNTER_TTL_MS])
@@ -335,14 +363,45 @@ class RedisThreadLocks:
         finally:
             self._wakeups.pop((thread_id, ticket), None)
 
-    async def _enqueue(self, thread_id: str) -> int:
-        tickets = self.key(thread_id, "tickets")
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.incr(tickets)
-            pipe.pexpire(tickets, _COUNTER_TTL_MS)
-            ticket, _ = await pipe.execute()
-        await self._requeue(thread_id, str(ticket))
-        return int(ticket)
+    async def _arrive(
+        self, thread_id: str, owner: str, ttl_ms: int, *, interrupt: bool
+    ) -> tuple[int, int]:
+        """Take a ticket (interrupting the holder first if asked): (ticket, token), the token 0
+        when the ticket was queued behind a holder or a live waiter."""
+        lock, queue = self.key(thread_id, "lock"), self.key(thread_id, "queue")
+        keys = [
+            lock,
+            self.key(thread_id, "fence"),
+            queue,
+            self.key(thread_id, "tickets"),
+            self.key(thread_id, "interrupt"),
+        ]
+        args = [
+            owner,
+            ttl_ms,
+            self.key(thread_id, "alive:"),
+            _COUNTER_TTL_MS,
+            _ALIVE_MS,
+            int(interrupt),
+            self.channel,
+            thread_id,
+        ]
+        try:
+            ticket, token = await self._enqueue(keys, args)
+        except BaseException as exc:
+            # The script may have run and granted us the lock (a cancel, a lost reply): drop it.
+            # A cancelled caller waits for that, as in the wait loop below; a failed call does
+            # not, so a dead Redis costs a turn no more than before.
+            release = self._release([lock, queue], [owner, self.channel, thread_id])
+            if isinstance(exc, asyncio.CancelledError):
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(release)
+            else:
+                cleanup = asyncio.ensure_future(release)
+                self._cleanups.add(cleanup)
+                cleanup.add_done_callback(_forget_cleanup(self._cleanups))
+            raise
+        return int(ticket), int(token)
 
     async def _requeue(self, thread_id: str, ticket: str) -> None:
         queue = self.key(thread_id, "queue")
@@ -457,7 +516,18 @@ class RedisThreadLocks:
                 await asyncio.wait({self._listener}, timeout=0.5)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 self._listener.result()
+        for cleanup in self._cleanups:  # best effort; an orphaned lock still expires
+            cleanup.cancel()
         await self.client.aclose()
+
+
+def _forget_cleanup(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed cleanup is expected while Redis is down
+
+    return done
 
 
 # --------------------------------------------------------------------------- fallback

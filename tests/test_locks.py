@@ -201,6 +201,155 @@ async def test_fallback_recovers_when_redis_returns(redis_url: str) -> None:
         await drop_keys(redis_url, prefix)
 
 
+def count_commands(client: Any) -> list[str]:
+    """The names of the commands `client` sends from now on (pipelines count as PIPELINE)."""
+    sent: list[str] = []
+    execute, pipeline = client.execute_command, client.pipeline
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]).upper())
+        return await execute(*args, **options)
+
+    def counted_pipeline(*args: Any, **kwargs: Any) -> Any:
+        sent.append("PIPELINE")
+        return pipeline(*args, **kwargs)
+
+    client.execute_command, client.pipeline = counted, counted_pipeline
+    return sent
+
+
+@pytest.mark.parametrize("mode", ["wait", "interrupt"])
+async def test_an_uncontended_turn_takes_one_round_trip_to_acquire_and_one_to_release(
+    redis_url: str, mode: str
+) -> None:
+    locks, prefix = await redis_locks(redis_url)
+    try:
+        await (await locks.acquire("t", ttl_s=10, mode="wait")).release()  # scripts loaded
+        sent = count_commands(locks.client)
+        lease = await locks.acquire("t", ttl_s=10, mode=mode)  # type: ignore[arg-type]
+        assert sent == ["EVALSHA"]
+        assert not lease.interrupted.is_set()
+        assert not await locks.client.exists(locks.key("t", "queue"))  # never queued
+        with pytest.raises(Busy):
+            await locks.acquire("t", ttl_s=10, mode="try")
+        sent.clear()
+        await lease.release()
+        assert sent == ["EVALSHA"]
+        assert not await locks.client.exists(locks.key("t", "lock"))
+    finally:
+        await locks.aclose()
+        await drop_keys(redis_url, prefix)
+
+
+async def test_an_arrival_behind_a_live_waiter_queues_though_the_lock_is_free(
+    redis_url: str,
+) -> None:
+    """Between a release and the next waiter's grant the lock is free: no jumping the queue."""
+    locks, prefix = await redis_locks(redis_url)
+    try:
+        # A waiter of another worker, first in line and alive, not granted yet.
+        await locks.client.set(locks.key("t", "alive:0"), 1, px=10_000)
+        await locks.client.zadd(locks.key("t", "queue"), {"0": 0})
+        later = asyncio.create_task(locks.acquire("t", ttl_s=10, mode="wait"))
+        await asyncio.sleep(0.2)
+        assert not later.done()
+        assert not await locks.client.exists(locks.key("t", "lock"))
+        await locks.client.delete(locks.key("t", "alive:0"))  # that worker died
+        lease = await asyncio.wait_for(later, 3)
+        await lease.release()
+        assert not await locks.client.exists(locks.key("t", "queue"))
+    finally:
+        await locks.aclose()
+        await drop_keys(redis_url, prefix)
+
+
+async def test_contended_arrivals_queue_in_order_and_fast_path_resumes_when_idle(
+    redis_url: str,
+) -> None:
+    locks, prefix = await redis_locks(redis_url)
+    try:
+        holder = await locks.acquire("t", ttl_s=10, mode="wait")
+        served: list[tuple[int, int]] = []
+
+        async def waiter(n: int) -> None:
+            lease = await locks.acquire("t", ttl_s=10, mode="wait")
+            served.append((n, lease.token))
+            await lease.release()
+
+        tasks = []
+        for n in range(5):
+            tasks.append(asyncio.create_task(waiter(n)))
+            await asyncio.sleep(0.02)
+        assert await locks.client.zcard(locks.key("t", "queue")) == 5
+        await holder.release()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        assert [n for n, _ in served] == list(range(5))
+        tokens = [holder.token] + [token for _, token in served]
+        assert tokens == sorted(tokens) and len(set(tokens)) == 6
+        assert not await locks.client.exists(locks.key("t", "queue"))
+        sent = count_commands(locks.client)
+        await (await locks.acquire("t", ttl_s=10, mode="wait")).release()
+        assert sent == ["EVALSHA", "EVALSHA"]
+    finally:
+        await locks.aclose()
+        await drop_keys(redis_url, prefix)
+
+
+async def test_a_lock_granted_as_the_arrival_failed_is_dropped(redis_url: str) -> None:
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    locks, prefix = await redis_locks(redis_url)
+    arrive = locks._enqueue
+    lock = locks.key("t", "lock")
+
+    async def lost_reply(keys: list[str], args: list[Any]) -> Any:
+        await arrive(keys, args)  # granted on the server ...
+        raise RedisTimeoutError("Timeout reading from socket")  # ... but we never heard it
+
+    async def stuck_reply(keys: list[str], args: list[Any]) -> Any:
+        reply = await arrive(keys, args)
+        await asyncio.sleep(30)
+        return reply
+
+    try:
+        locks._enqueue = lost_reply
+        with pytest.raises(RedisTimeoutError):
+            await locks.acquire("t", ttl_s=10, mode="wait")
+        for _ in range(100):  # dropped in the background: a dead Redis must not slow the caller
+            if not await locks.client.exists(lock):
+                break
+            await asyncio.sleep(0.01)
+        assert not await locks.client.exists(lock)
+
+        locks._enqueue = stuck_reply
+        cancelled = asyncio.create_task(locks.acquire("t", ttl_s=10, mode="wait"))
+        await asyncio.sleep(0.1)
+        assert await locks.client.exists(lock)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert not await locks.client.exists(lock)  # dropped before the cancel completed
+    finally:
+        await locks.aclose()
+        await drop_keys(redis_url, prefix)
+
+
+async def test_a_held_redis_lock_is_renewed_past_its_ttl(redis_url: str) -> None:
+    locks, prefix = await redis_locks(redis_url)
+    try:
+        lease = await locks.acquire("t", ttl_s=0.3, mode="wait")
+        await asyncio.sleep(0.8)  # the loop runs: renewals every ttl/3
+        assert not lease.lost.is_set()
+        with pytest.raises(Busy):
+            await locks.acquire("t", ttl_s=10, mode="try")
+        await lease.release()
+        await asyncio.sleep(0.3)
+        assert not await locks.client.exists(locks.key("t", "lock"))  # no renewal after release
+    finally:
+        await locks.aclose()
+        await drop_keys(redis_url, prefix)
+
+
 # --------------------------------------------------------------------------- fencing
 
 
