@@ -423,10 +423,21 @@ class RedisThreadLocks:
         value = f"{owner}:{token}"
         lease = Lease(thread_id, int(token))
         self._holders[value] = lease
-        renewer = asyncio.create_task(self._keep(lease, value, ttl_s), name=f"lock-renew-{value}")
+        # Most turns end before the first renewal: a timer until then, cheaper than a task that
+        # sleeps and is cancelled.
+        renewers: list[asyncio.Task[None]] = []
+
+        def renew() -> None:
+            renewers.append(
+                asyncio.create_task(self._keep(lease, value, ttl_s), name=f"lock-renew-{value}")
+            )
+
+        timer = asyncio.get_running_loop().call_later(ttl_s / 3, renew)
 
         async def release() -> None:
-            renewer.cancel()
+            timer.cancel()
+            for renewer in renewers:
+                renewer.cancel()
             self._holders.pop(value, None)
             await self._release(
                 [self.key(thread_id, "lock"), self.key(thread_id, "queue")],
@@ -437,7 +448,8 @@ class RedisThreadLocks:
         return lease
 
     async def _keep(self, lease: Lease, value: str, ttl_s: float) -> None:
-        """Renew the lock while the turn runs; notice an interrupt or a lost lock."""
+        """Renew the lock while the turn runs; notice an interrupt or a lost lock. Started a
+        period after the grant (`_lease`), it renews at once, then every period."""
         keys = [self.key(lease.thread_id, "lock"), self.key(lease.thread_id, "interrupt")]
         # A third of the TTL: two renewals may be late before the lock lapses. Interrupts arrive by
         # pub/sub at once; this loop is only the fallback for a message lost with a dropped
@@ -445,18 +457,20 @@ class RedisThreadLocks:
         # event loop when it ran every second.
         period = ttl_s / 3
         while True:
-            await asyncio.sleep(period)
             try:
                 owned, interrupted = await self._renew(keys, [value, round(ttl_s * 1000)])
             except Exception as exc:  # Redis down: keep answering; the fence still guards writes
                 log.warning("could not renew the lock of thread %s: %s", lease.thread_id, exc)
-                continue
-            if interrupted:
-                lease.interrupted.set()
-            if not owned:
-                log.warning("lost the lock of thread %s (token %s)", lease.thread_id, lease.token)
-                lease.lost.set()
-                return
+            else:
+                if interrupted:
+                    lease.interrupted.set()
+                if not owned:
+                    log.warning(
+                        "lost the lock of thread %s (token %s)", lease.thread_id, lease.token
+                    )
+                    lease.lost.set()
+                    return
+            await asyncio.sleep(period)
 
     def _listen(self) -> None:
         if self._listener is None or self._listener.done():
