@@ -12,6 +12,7 @@ import openai
 from langchain_openai import ChatOpenAI
 from openai.types.chat import ChatCompletionChunk
 
+from graphs.lean_stream import LeanStreams, SharedSession
 from graphs.schema import Agent, ModelProfile
 
 
@@ -38,6 +39,18 @@ def resolve_endpoint(profile: ModelProfile, environ: Mapping[str, str]) -> Endpo
     )
 
 
+class SquadHttpClient(openai.DefaultAioHttpClient):
+    """The SDK's aiohttp client, plus the session of the streaming fast path (closed with it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lean_session = SharedSession()
+
+    async def aclose(self) -> None:
+        await self.lean_session.aclose()
+        await super().aclose()
+
+
 def new_http_client() -> openai.DefaultAsyncHttpxClient:
     """One connection pool per squad, closed with it, on aiohttp (the SDK's `aiohttp` option).
 
@@ -46,7 +59,7 @@ def new_http_client() -> openai.DefaultAsyncHttpxClient:
     langchain-openai otherwise caches a process-wide client bound to the first event loop that
     used it, which breaks any process that runs more than one loop (test clients, reloads).
     """
-    return openai.DefaultAioHttpClient()
+    return SquadHttpClient()
 
 
 def build_chat_model(
@@ -113,12 +126,19 @@ class CoalescingCompletions:
     """`client.chat.completions`, except that a stream merges content deltas within
     `COALESCE_S` (given to ChatOpenAI as its `async_client`; everything else is the SDK's)."""
 
-    def __init__(self, completions: Any, window_s: float = COALESCE_S) -> None:
+    def __init__(
+        self, completions: Any, lean: LeanStreams | None = None, window_s: float = COALESCE_S
+    ) -> None:
         self._completions = completions
+        self._lean = lean
         self._window_s = window_s
 
     async def create(self, **params: Any) -> Any:
-        response = await self._completions.create(**params)
+        response = None
+        if self._lean is not None and self._lean.takes(params):
+            response = await self._lean.open(params)
+        if response is None:  # not for the fast path, or it failed before the reply: the SDK
+            response = await self._completions.create(**params)
         if params.get("stream") and self._window_s > 0:
             return CoalescedStream(response, self._window_s)
         return response
@@ -201,9 +221,11 @@ def _chat_openai(endpoint: Endpoint, http_client: Any, **settings: Any) -> ChatO
         max_retries=settings["max_retries"],
         http_client=http_client,
     )
+    session = getattr(http_client, "lean_session", None)
+    lean = LeanStreams(client, settings["timeout"], session) if session is not None else None
     return ChatOpenAI(
         root_async_client=client,
-        async_client=CoalescingCompletions(client.chat.completions),
+        async_client=CoalescingCompletions(client.chat.completions, lean),
         http_async_client=http_client,
         model=endpoint.model,
         base_url=endpoint.base_url,

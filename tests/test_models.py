@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
+import pytest
 from conftest import SQUAD_YAML
 from langchain_core.messages import HumanMessage
 
@@ -13,7 +15,7 @@ from graphs.models import build_chat_model, new_http_client, resolve_endpoint
 REPLY = "Bom dia! Posso ajudar com o caixa, o Simples e o PIX da padaria hoje mesmo."
 
 
-async def stream(online_env: dict[str, str]) -> list[Any]:
+async def stream_reply(online_env: dict[str, str]) -> list[Any]:
     spec = load_spec(SQUAD_YAML).spec
     agent = spec.agent("leo")
     profile = spec.models[agent.model]
@@ -29,7 +31,7 @@ async def test_tokens_within_the_window_reach_langchain_as_one_chunk(
     online_env: dict[str, str], llm: Any
 ) -> None:
     llm.configure(replies=[REPLY], first_token_ms=20, token_interval_ms=5)
-    chunks = await stream(online_env)
+    chunks = await stream_reply(online_env)
     texts = [c.content for c in chunks if c.content]
     assert "".join(texts) == REPLY
     assert texts[0].strip() == "Bom"  # the first token is never held back
@@ -42,7 +44,65 @@ async def test_tokens_slower_than_the_window_stay_apart(
     online_env: dict[str, str], llm: Any
 ) -> None:
     llm.configure(replies=[REPLY], first_token_ms=20, token_interval_ms=60)
-    chunks = await stream(online_env)
+    chunks = await stream_reply(online_env)
     texts = [c.content for c in chunks if c.content]
     assert "".join(texts) == REPLY
     assert len(texts) == len(REPLY.split())
+
+
+async def open_lean(online_env: dict[str, str]) -> tuple[Any, Any]:
+    from graphs.lean_stream import LeanStreams, SharedSession
+
+    spec = load_spec(SQUAD_YAML).spec
+    profile = spec.models[spec.agent("leo").model]
+    endpoint = resolve_endpoint(profile, online_env)
+    client = openai.AsyncOpenAI(api_key=endpoint.api_key, base_url=endpoint.base_url)
+    session = SharedSession()
+    lean = LeanStreams(client, profile.timeout_s, session)
+    params = {
+        "model": endpoint.model,
+        "messages": [{"role": "user", "content": "oi"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    return await lean.open(params), session
+
+
+async def test_the_fast_path_reads_the_stream_as_dicts(
+    online_env: dict[str, str], llm: Any
+) -> None:
+    llm.configure(replies=[REPLY])
+    stream, session = await open_lean(online_env)
+    try:
+        async with stream:
+            chunks = [chunk async for chunk in stream]
+    finally:
+        await session.aclose()
+    text = "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")
+    )
+    assert text == REPLY
+    assert chunks[-1]["usage"]["completion_tokens"] == len(REPLY.split())
+
+
+async def test_a_reply_that_fails_to_start_is_left_to_the_sdk(
+    online_env: dict[str, str], llm: Any
+) -> None:
+    llm.configure(replies=[REPLY], fail_status=500, fail_count=1)
+    stream, session = await open_lean(online_env)
+    await session.aclose()
+    assert stream is None
+    # Through the model: the fast path's failed start, then the SDK's own attempt succeeds.
+    llm.configure(replies=[REPLY], fail_status=500, fail_count=1)
+    before = len(llm.stub.requests)
+    chunks = await stream_reply(online_env)
+    assert "".join(c.content for c in chunks if c.content) == REPLY
+    assert len(llm.stub.requests) - before == 2
+
+
+async def test_a_broken_stream_is_the_sdks_connection_error(
+    online_env: dict[str, str], llm: Any
+) -> None:
+    llm.configure(replies=[REPLY], fail_after_tokens=3)
+    with pytest.raises(openai.APIConnectionError):
+        await stream_reply(online_env)
