@@ -97,8 +97,13 @@ class SessionRecorder:
         self.pruner = pruner
 
     async def record_turn(
-        self, user_id: str | None, thread_id: str, channel: str, messages: list[dict[str, Any]]
+        self,
+        user_id: str | None,
+        thread_id: str,
+        channel: str,
+        messages: list[dict[str, Any]],
+        thread: list[Any] | None = None,
     ) -> None:
-        await self.sessions.record_turn(user_id, thread_id, channel, messages)
+        await self.sessions.record_turn(user_id, thread_id, channel, messages, thread)
         if self.pruner is not None:
             self.pruner.after_turn(thread_id)

@@ -181,16 +181,31 @@ class HotSessions:
         return session
 
     async def record_turn(
-        self, user_id: str | None, thread_id: str, channel: str, messages: list[dict[str, Any]]
+        self,
+        user_id: str | None,
+        thread_id: str,
+        channel: str,
+        messages: list[dict[str, Any]],
+        thread: list[Any] | None = None,
     ) -> None:
-        """Append this turn's messages (already checkpointed) and renew the TTLs."""
+        """Append this turn's messages (already checkpointed) and renew the TTLs.
+
+        With no hot copy (a new thread, or an expired one), the copy is built from `thread` (the
+        thread's messages after this turn) when given, else read back from the checkpointer.
+        """
         key = self.thread_key(thread_id)
         try:
             raw = await self.store.get(key, self.ttl_s)
         except RedisUnavailable:
             self._stale.add(key)
             return
-        if raw is None:
+        if raw is None and thread is not None:
+            recent = [m for m in map(message_dict, thread[-self.recent :]) if m]
+            agents = [m["agent"] for m in recent if m.get("agent")]
+            session = ThreadSession(
+                thread_id=thread_id, messages=recent, active_agent=agents[-1] if agents else None
+            )
+        elif raw is None:
             session = await self._rebuild_thread(thread_id)  # already holds this turn
         else:
             session = ThreadSession(**json.loads(raw))

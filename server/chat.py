@@ -134,6 +134,7 @@ class ChatService:
         ttft_ms: int | None = None
         result: dict[str, Any] | None = None
         replies: list[Any] = []  # the agent's new messages, for the hot session
+        thread: list[Any] | None = None  # the whole thread after the turn (last `values`)
         configurable: dict[str, Any] = {"thread_id": turn.thread_id}
         if admission.fence:
             configurable[FENCE_KEY] = admission.fence  # checked by every checkpoint write
@@ -152,7 +153,9 @@ class ChatService:
             {"messages": [HumanMessage(content=turn.message)]},
             config,  # type: ignore[arg-type]
             context=SquadContext(user_id=turn.user_id, channel=turn.channel, facts=tuple(facts)),
-            stream_mode=["custom", "updates"],
+            # The last `values` is the whole thread after the turn: the hot session is built from
+            # it when missing, instead of being read back from the checkpointer.
+            stream_mode=["custom", "updates", "values"],
             durability=self.squad.loaded.spec.sessions.durability,
         )
         # Only an interruptible turn pays for racing each event against the interrupt, and
@@ -173,6 +176,8 @@ class ChatService:
                     elif kind == "route":
                         agent = chunk["agent"]
                     yield kind, chunk
+                elif mode == "values":
+                    thread = chunk.get("messages")
                 else:
                     for update in chunk.values():
                         if isinstance(update, dict) and update.get("turn"):
@@ -201,7 +206,7 @@ class ChatService:
             yield "error", dict(result["error"])
             return
         usage = result["usage"]
-        await self._record_turn(turn, replies)
+        await self._record_turn(turn, replies, thread)
         if turn.user_id is not None and memory.enabled:  # queued: facts are learned off-path
             await self.hooks.memory.remember(turn.user_id, turn.thread_id or "", turn.message)
         yield (
@@ -245,13 +250,15 @@ class ChatService:
             if item is not None
         ][-HISTORY_TURNS:]
 
-    async def _record_turn(self, turn: ChatTurn, replies: list[Any]) -> None:
+    async def _record_turn(
+        self, turn: ChatTurn, replies: list[Any], thread: list[Any] | None = None
+    ) -> None:
         """Keep the hot session warm; it is a cache, so a failure here never fails the turn."""
         messages = [{"role": "user", "content": turn.message, "agent": None}]
         messages += [m for m in map(_as_dict, replies) if m]
         try:
             await self.hooks.sessions.record_turn(
-                turn.user_id, turn.thread_id or "", turn.channel, messages
+                turn.user_id, turn.thread_id or "", turn.channel, messages, thread
             )
         except Exception:
             log.exception("recording the hot session of thread %s failed", turn.thread_id)

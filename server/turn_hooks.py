@@ -44,8 +44,15 @@ class SessionHook(Protocol):
     """The hot session: recent messages and active agent, kept warm for the next turn."""
 
     async def record_turn(
-        self, user_id: str | None, thread_id: str, channel: str, messages: list[dict[str, Any]]
-    ) -> None: ...
+        self,
+        user_id: str | None,
+        thread_id: str,
+        channel: str,
+        messages: list[dict[str, Any]],
+        thread: list[Any] | None = None,
+    ) -> None:
+        """`thread`: the thread's messages after this turn, when the caller has them (a missing
+        hot copy is then built from them instead of read back from the checkpointer)."""
 
 
 @dataclass
@@ -88,7 +95,12 @@ class NoMemory:
 
 class NoSessions:
     async def record_turn(
-        self, user_id: str | None, thread_id: str, channel: str, messages: list[dict[str, Any]]
+        self,
+        user_id: str | None,
+        thread_id: str,
+        channel: str,
+        messages: list[dict[str, Any]],
+        thread: list[Any] | None = None,
     ) -> None:
         return None
 
