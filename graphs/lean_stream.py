@@ -97,15 +97,8 @@ class LeanStream:
         self._response.close()
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        loads = json.loads
         try:
-            async for line in self._response.content:
-                if not line.startswith(b"data:"):
-                    continue  # blank separators, comments, `event:` lines
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
-                    break
-                data = loads(payload)
+            async for data in self._events():
                 if isinstance(data, dict) and data.get("error"):
                     error = data["error"]
                     message = error.get("message") if isinstance(error, dict) else None
@@ -123,3 +116,20 @@ class LeanStream:
             raise openai.APIConnectionError(request=self._request) from err
         finally:
             self._response.release()
+
+    async def _events(self) -> AsyncIterator[Any]:
+        """The JSON of each `data:` line, read by whatever the socket has (usually one event),
+        not line by line; ends at `[DONE]`."""
+        loads = json.loads
+        tail = b""
+        async for block in self._response.content.iter_any():
+            lines = (tail + block).split(b"\n")
+            tail = lines.pop()  # an unfinished line waits for the next block
+            for line in lines:
+                if line.startswith(b"data:"):  # skip blank separators, comments, `event:`
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        return
+                    yield loads(payload)
+        if tail.startswith(b"data:") and tail[5:].strip() not in (b"", b"[DONE]"):
+            yield loads(tail[5:].strip())

@@ -11,6 +11,7 @@ import httpx2
 import openai
 from langchain_openai import ChatOpenAI
 from openai.types.chat import ChatCompletionChunk
+from pydantic import PrivateAttr
 
 from graphs.lean_stream import LeanStreams, SharedSession
 from graphs.schema import Agent, ModelProfile
@@ -213,6 +214,21 @@ def _content_delta(chunk: Any) -> dict[str, Any] | None:
 _TEXT_ONLY_KEYS = frozenset({"content", "role"})
 
 
+class SquadChatOpenAI(ChatOpenAI):
+    """ChatOpenAI whose invocation parameters (for callbacks and traces) are computed once.
+
+    LangChain rebuilds them from `self.dict()` on every call — a pydantic dump of the whole
+    client, ~2% of the worker under load — though the model's settings never change.
+    """
+
+    _compat_dict: dict[str, Any] | None = PrivateAttr(default=None)
+
+    def _dict_for_compat(self) -> dict[str, Any]:
+        if self._compat_dict is None:
+            self._compat_dict = super()._dict_for_compat()
+        return dict(self._compat_dict)
+
+
 def _chat_openai(endpoint: Endpoint, http_client: Any, **settings: Any) -> ChatOpenAI:
     client = DictChunkAsyncOpenAI(
         api_key=endpoint.api_key,
@@ -223,7 +239,7 @@ def _chat_openai(endpoint: Endpoint, http_client: Any, **settings: Any) -> ChatO
     )
     session = getattr(http_client, "lean_session", None)
     lean = LeanStreams(client, settings["timeout"], session) if session is not None else None
-    return ChatOpenAI(
+    return SquadChatOpenAI(
         root_async_client=client,
         async_client=CoalescingCompletions(client.chat.completions, lean),
         http_async_client=http_client,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
@@ -106,3 +107,28 @@ async def test_a_broken_stream_is_the_sdks_connection_error(
     llm.configure(replies=[REPLY], fail_after_tokens=3)
     with pytest.raises(openai.APIConnectionError):
         await stream_reply(online_env)
+
+
+class _Blocks:
+    """What aiohttp hands the fast path: the socket's bytes in arbitrary pieces."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self._pieces = [data[i : i + size] for i in range(0, len(data), size)]
+
+    async def iter_any(self) -> Any:
+        for piece in self._pieces:
+            yield piece
+
+
+async def test_events_split_anywhere_by_the_socket_are_read_whole() -> None:
+    import httpx2
+
+    from graphs.lean_stream import LeanStream
+
+    frames = [{"choices": [{"delta": {"content": f"palavra{i} ação "}}]} for i in range(5)]
+    raw = b"".join(b"data: " + json.dumps(f).encode() + b"\r\n\r\n" for f in frames)
+    raw += b": keep-alive\r\n\r\ndata: [DONE]\r\n\r\n"
+    for size in (1, 7, 64, len(raw)):
+        response = type("R", (), {"content": _Blocks(raw, size), "release": lambda self: None})()
+        stream = LeanStream(response, httpx2.Request("POST", "http://127.0.0.1/v1"))  # type: ignore[arg-type]
+        assert [chunk async for chunk in stream] == frames
