@@ -53,8 +53,10 @@ class Embedder:
 
         self.variant = variant
         self.max_words = max_words or MAX_WORDS
-        # OpenMP threads of the C engine (fixed by the first model loaded in the process). Two
-        # halve single-message latency on this 2-core machine (p50 26 → 14 ms, measured).
+        # OpenMP threads of the C engine (fixed by the first model loaded in the process). One
+        # when serving: a second halves one message's latency (~13 → 7 ms) on an idle 2-core
+        # machine, but under load it takes the event loop's core and spins between layers
+        # (capacity runs: 89.6 req/s held with p95 1.8–2.7 s at one thread, 2.3–3.2 s at two).
         self._model = on_embedding_thread(
             lambda: E5(variant=variant, num_threads=threads or default_threads())
         )
@@ -127,9 +129,9 @@ def save_atomically(path: Path, matrix: np.ndarray) -> None:
 
 
 def default_threads() -> int:
-    """`ESQUADRA_EMBED_THREADS`, else up to two cores."""
+    """`ESQUADRA_EMBED_THREADS`, else one (batch jobs such as fit-routing ask for more)."""
     configured = os.environ.get("ESQUADRA_EMBED_THREADS")
-    return int(configured) if configured else min(2, os.cpu_count() or 1)
+    return int(configured) if configured else 1
 
 
 _SHARED: dict[str, Embedder] = {}
