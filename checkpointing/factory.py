@@ -45,8 +45,32 @@ async def _postgres(url: str, pool_size: int) -> AsyncIterator[BaseCheckpointSav
 
     async with postgres_pool(url, max_size=pool_size, row_factory=dict_row) as pool:
         saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-        await saver.setup()
+        async with setup_lock(url, "esquadra_checkpoint_setup"):
+            await saver.setup()
         yield saver
+
+
+@asynccontextmanager
+async def setup_lock(url: str, name: str) -> AsyncIterator[None]:
+    """Serialise schema setup across processes: workers starting together on a new database
+    otherwise race in CREATE TABLE / CREATE TYPE (a unique violation in Postgres' catalog that
+    fails one worker's start-up, and uvicorn then stops them all)."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        # Polled, not a blocking pg_advisory_lock: LangGraph's migrations CREATE INDEX
+        # CONCURRENTLY, which waits for every open statement — a waiter blocked in
+        # pg_advisory_lock would be one, and neither would ever finish.
+        while True:
+            cursor = await conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (name,))
+            row = await cursor.fetchone()
+            if row and row[0]:
+                break
+            await asyncio.sleep(0.1)
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
 
 
 @asynccontextmanager

@@ -87,7 +87,9 @@ class PostgresFences:
         self.pool = pool
 
     async def setup(self) -> None:
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
+            # Workers starting together must not race on CREATE TABLE (catalog unique violation).
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('esquadra_fences'))")
             await conn.execute(_CREATE)
 
     async def advance(self, thread_id: str, token: int) -> int:
