@@ -200,11 +200,7 @@ class HotSessions:
             self._stale.add(key)
             return
         if raw is None and thread is not None:
-            recent = [m for m in map(message_dict, thread[-self.recent :]) if m]
-            agents = [m["agent"] for m in recent if m.get("agent")]
-            session = ThreadSession(
-                thread_id=thread_id, messages=recent, active_agent=agents[-1] if agents else None
-            )
+            session = self._session_from(thread_id, thread)
         elif raw is None:
             session = await self._rebuild_thread(thread_id)  # already holds this turn
         else:
@@ -224,13 +220,17 @@ class HotSessions:
             return None
         self.rebuilds += 1
         metadata = snapshot.metadata or {}
-        messages = [m for m in map(message_dict, snapshot.values.get("messages", [])) if m]
+        session = self._session_from(thread_id, snapshot.values.get("messages", []))
+        session.active_agent = snapshot.values.get("active_agent")
+        session.user_id, session.channel = metadata.get("user_id"), metadata.get("channel")
+        return session
+
+    def _session_from(self, thread_id: str, messages: list[Any]) -> ThreadSession:
+        """The hot copy of a thread from its stored messages (the recent ones)."""
+        recent = [m for m in map(message_dict, messages) if m][-self.recent :]
+        agents = [m["agent"] for m in recent if m.get("agent")]
         return ThreadSession(
-            thread_id=thread_id,
-            messages=messages[-self.recent :],
-            active_agent=snapshot.values.get("active_agent"),
-            user_id=metadata.get("user_id"),
-            channel=metadata.get("channel"),
+            thread_id=thread_id, messages=recent, active_agent=agents[-1] if agents else None
         )
 
     async def _put_user(self, view: UserView) -> None:

@@ -83,9 +83,8 @@ class LeanStream:
     """The chunks of one reply as dicts, like the SDK's stream with dict chunks."""
 
     def __init__(self, response: aiohttp.ClientResponse, request: httpx2.Request) -> None:
-        self._response = response
-        self._request = request
         self.response = response
+        self._request = request
 
     async def __aenter__(self) -> LeanStream:
         return self
@@ -94,7 +93,7 @@ class LeanStream:
         await self.close()
 
     async def close(self) -> None:
-        self._response.close()
+        self.response.close()
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         try:
@@ -115,14 +114,14 @@ class LeanStream:
         except aiohttp.ClientError as err:
             raise openai.APIConnectionError(request=self._request) from err
         finally:
-            self._response.release()
+            self.response.release()
 
     async def _events(self) -> AsyncIterator[Any]:
         """The JSON of each `data:` line, read by whatever the socket has (usually one event),
         not line by line; ends at `[DONE]`."""
         loads = json.loads
         tail = b""
-        async for block in self._response.content.iter_any():
+        async for block in self.response.content.iter_any():
             lines = (tail + block).split(b"\n")
             tail = lines.pop()  # an unfinished line waits for the next block
             for line in lines:

@@ -160,7 +160,7 @@ class CoalescedStream:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._stream.close()
+        await self.close()
 
     async def close(self) -> None:
         await self._stream.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,6 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from graphs.models import COALESCE_S
 from graphs.schema import Agent
 from graphs.state import SquadContext, SquadState, TurnError, TurnResult, Usage
 from nodes.knowledge import Hit, KnowledgeIndex
@@ -21,8 +19,6 @@ from nodes.offline import offline_reply, stream_pieces
 from nodes.tools import ToolContext, ToolResult, run_tools
 
 HISTORY_MESSAGES = 20
-# Tokens arriving within this window go out as one `token` event (the squad's own models
-# already merge them at the transport, see graphs/models.py; this covers any other model).
 
 PROVIDER_TIMEOUT = TurnError(
     code="provider_timeout",
@@ -99,26 +95,19 @@ def make_agent_node(rt: AgentRuntime) -> AgentNode:
 async def _stream_model(
     model: BaseChatModel, prompt: list[AnyMessage], write: Callable[[Any], None]
 ) -> tuple[str, Usage]:
+    # One `token` event per chunk: the squad's models already merge tokens that arrive within
+    # `COALESCE_S` at the transport (graphs/models.py), so the node holds nothing back.
     text: list[str] = []
-    pending: list[str] = []
-    flushed_at = 0.0
     usage = Usage(input_tokens=0, output_tokens=0)
     async for chunk in model.astream(prompt):
         if isinstance(chunk.content, str) and chunk.content:
             text.append(chunk.content)
-            pending.append(chunk.content)
-            now = time.monotonic()
-            if now - flushed_at >= COALESCE_S:
-                write({"type": "token", "text": "".join(pending)})
-                pending.clear()
-                flushed_at = now
+            write({"type": "token", "text": chunk.content})
         if chunk.usage_metadata:
             usage = Usage(
                 input_tokens=chunk.usage_metadata["input_tokens"],
                 output_tokens=chunk.usage_metadata["output_tokens"],
             )
-    if pending:
-        write({"type": "token", "text": "".join(pending)})
     return "".join(text), usage
 
 
