@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     stub = ServerProcess(
         "stub",
-        [sys.executable, "-m", "bench.stub_llm", "--port", str(port), *STUB_ARGS],
+        [sys.executable, "-m", "fakes.stub_llm", "--port", str(port), *STUB_ARGS],
         f"http://127.0.0.1:{port}",
         "/_stub/config",
     ).start()

@@ -23,8 +23,8 @@ from unittest import mock
 import numpy as np
 
 import graphs.routing as routing
-from bench.routing_eval import evaluate
 from graphs.loader import load_spec
+from graphs.routing_eval import evaluate
 from graphs.routing_fit import CrossValidated, cross_validate, fit_from
 from nodes.routing import SemanticLayer
 

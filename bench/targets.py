@@ -123,7 +123,7 @@ class ServerProcess:
 def stub_process(cpu: int | None = None) -> ServerProcess:
     """The OpenAI-compatible stub LLM with the benchmark's timing."""
     port = free_port()
-    argv = [sys.executable, "-m", "bench.stub_llm", "--port", str(port), *STUB_ARGS]
+    argv = [sys.executable, "-m", "fakes.stub_llm", "--port", str(port), *STUB_ARGS]
     return ServerProcess("stub", argv, f"http://127.0.0.1:{port}", "/v1/models", cpu=cpu)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from checkpointing.memory_store import FactStore, StoredFact, open_fact_store
-from nodes.facts import extract_facts
+from core.facts import extract_facts
 
 log = logging.getLogger("esquadra.memory")
 

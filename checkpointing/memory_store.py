@@ -24,8 +24,8 @@ from typing import Any, Literal
 import numpy as np
 
 from checkpointing.pg import postgres_pool
-from nodes.embeddings import DIM, EMBEDDING_EXECUTOR, Embedder, shared_embedder
-from nodes.facts import Fact
+from core.embeddings import DIM, EMBEDDING_EXECUTOR, Embedder, shared_embedder
+from core.facts import Fact
 
 log = logging.getLogger("esquadra.memory")
 

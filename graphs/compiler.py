@@ -14,15 +14,15 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from graphs.loader import LoadedSpec
-from graphs.models import (
+from graphs.routing import build_router
+from graphs.state import SquadContext, SquadState
+from llm.models import (
     Endpoint,
     build_chat_model,
     build_routing_model,
     new_http_client,
     resolve_endpoint,
 )
-from graphs.routing import build_router
-from graphs.state import SquadContext, SquadState
 from nodes.agent import AgentRuntime, make_agent_node
 from nodes.classify import make_classify_node
 from nodes.knowledge import KnowledgeIndex

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.embeddings import shared_embedder
 from graphs.loader import LoadedSpec
 from graphs.schema import ExamplesLayer as ExamplesSpec
 from graphs.schema import FollowupLayer as FollowupSpec
 from graphs.schema import LlmLayer as LlmSpec
 from graphs.schema import RulesLayer as RulesSpec
 from graphs.schema import SemanticLayer as SemanticSpec
-from nodes.embeddings import shared_embedder
 from nodes.routing import (
     DEFAULT_SWITCH_THRESHOLD,
     DEFAULT_WEIGHTS,

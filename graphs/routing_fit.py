@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from core.embeddings import save_atomically, shared_embedder
 from graphs.loader import LoadedSpec
 from graphs.routing import (
     fitted_path,
@@ -25,9 +26,7 @@ from graphs.routing import (
     training_digest,
 )
 from graphs.schema import SemanticLayer as SemanticSpec
-from nodes.embeddings import save_atomically, shared_embedder
-from nodes.routing import FEATURES, SemanticHead
-from nodes.routing._followup import followup_features
+from nodes.routing import FEATURES, SemanticHead, followup_features
 
 FOLDS = 5
 # The lexical stage may cost at most 0.3% of training messages (out-of-fold) by skipping the

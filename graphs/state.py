@@ -1,20 +1,38 @@
-"""The squad graph's state and per-run context."""
+"""The squad graph's state, per-run context and route types: a leaf (imports nothing of ours)."""
 
 from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict  # pydantic needs it on 3.11 (Studio schemas)
 
-from nodes.routing import RouteDecision
-
 BUSINESS_TZ = ZoneInfo("America/Sao_Paulo")
+
+
+class Candidate(TypedDict):
+    agent: str
+    score: float
+
+
+class RouteDecision(TypedDict):
+    """Which agent answers, which layer decided, how sure it was, and who else was considered."""
+
+    agent: str
+    layer: str
+    confidence: float
+    candidates: list[Candidate]
+
+
+class HistoryTurn(TypedDict):
+    role: Literal["user", "assistant"]
+    content: str
+    agent: str | None
 
 
 class Usage(TypedDict):

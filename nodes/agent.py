@@ -96,7 +96,7 @@ async def _stream_model(
     model: BaseChatModel, prompt: list[AnyMessage], write: Callable[[Any], None]
 ) -> tuple[str, Usage]:
     # One `token` event per chunk: the squad's models already merge tokens that arrive within
-    # `COALESCE_S` at the transport (graphs/models.py), so the node holds nothing back.
+    # `COALESCE_S` at the transport (llm/models.py), so the node holds nothing back.
     text: list[str] = []
     usage = Usage(input_tokens=0, output_tokens=0)
     async for chunk in model.astream(prompt):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rank_bm25 import BM25Plus
 
-from nodes.text import content_tokens
+from core.text import content_tokens
 
 _HEADING = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from core.text import content_tokens
 from nodes.knowledge import Hit
-from nodes.text import content_tokens
 from nodes.tools import ToolResult
 
 _MAX_PASSAGE_CHARS = 700

@@ -60,9 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--config")
     fit.set_defaults(run=_fit_routing)
 
-    from bench.cli import add_bench_parser
-
-    add_bench_parser(commands)
+    _add_plugin_commands(commands)
 
     worker = commands.add_parser(
         "worker", help="learn business facts from the memory stream in Redis (REDIS_URL)"
@@ -79,6 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--config")
     graph.set_defaults(run=_graph)
     return parser
+
+
+def _add_plugin_commands(commands: argparse._SubParsersAction) -> None:
+    """Subcommands other installed packages declare (entry points `esquadra.commands`, e.g.
+    `esquadra bench` from the bench extra): the product never imports them itself."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="esquadra.commands"):
+        try:
+            add_parser = entry.load()
+        except ImportError:  # its extra is not installed: the command is simply not offered
+            continue
+        add_parser(commands)
 
 
 def _config_path(explicit: str | None) -> Path:
@@ -155,10 +166,10 @@ def _cache_dir() -> Path:
 def _eval_routing(args: argparse.Namespace) -> int:
     import json
 
-    from bench.routing_eval import evaluate, format_report
     from graphs.compiler import build_squad
     from graphs.loader import load_spec
     from graphs.routing import build_router, read_routing_data
+    from graphs.routing_eval import evaluate, format_report
     from nodes.routing import Router
 
     path = _config_path(args.config)

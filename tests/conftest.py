@@ -68,7 +68,7 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def stub_server() -> Iterator[Any]:
     """One OpenAI-compatible stub LLM on loopback for the whole session."""
-    from bench.stub_llm import run_stub_llm
+    from fakes.stub_llm import run_stub_llm
 
     with run_stub_llm() as server:
         yield server

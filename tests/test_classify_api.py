@@ -12,7 +12,7 @@ import pytest
 from conftest import SQUAD_YAML, copy_squad
 from litestar.testing import AsyncTestClient
 
-from nodes.embeddings import Embedder
+from core.embeddings import Embedder
 from server.app import create_app
 from server.settings import Settings
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import REPO_ROOT
 
-from nodes.facts import KINDS, Fact, extract_facts
+from core.facts import KINDS, Fact, extract_facts
 
 # (message, {kind: text}) — typos, missing accents and WhatsApp style on purpose.
 CASES: list[tuple[str, dict[str, str]]] = [

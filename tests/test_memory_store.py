@@ -20,8 +20,8 @@ from checkpointing.memory_store import (
     open_fact_store,
     rank,
 )
-from nodes.embeddings import EMBEDDING_EXECUTOR
-from nodes.facts import Fact
+from core.embeddings import EMBEDDING_EXECUTOR
+from core.facts import Fact
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 

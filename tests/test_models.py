@@ -11,7 +11,7 @@ from conftest import SQUAD_YAML
 from langchain_core.messages import HumanMessage
 
 from graphs.loader import load_spec
-from graphs.models import build_chat_model, new_http_client, resolve_endpoint
+from llm.models import build_chat_model, new_http_client, resolve_endpoint
 
 REPLY = "Bom dia! Posso ajudar com o caixa, o Simples e o PIX da padaria hoje mesmo."
 
@@ -52,7 +52,7 @@ async def test_tokens_slower_than_the_window_stay_apart(
 
 
 async def open_lean(online_env: dict[str, str]) -> tuple[Any, Any]:
-    from graphs.lean_stream import LeanStreams, SharedSession
+    from llm.lean_stream import LeanStreams, SharedSession
 
     spec = load_spec(SQUAD_YAML).spec
     profile = spec.models[spec.agent("leo").model]
@@ -123,7 +123,7 @@ class _Blocks:
 async def test_events_split_anywhere_by_the_socket_are_read_whole() -> None:
     import httpx2
 
-    from graphs.lean_stream import LeanStream
+    from llm.lean_stream import LeanStream
 
     frames = [{"choices": [{"delta": {"content": f"palavra{i} ação "}}]} for i in range(5)]
     raw = b"".join(b"data: " + json.dumps(f).encode() + b"\r\n\r\n" for f in frames)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from conftest import REPO_ROOT, SQUAD_YAML, copy_squad
 
-from bench.routing_eval import evaluate
 from graphs.loader import load_spec
 from graphs.routing import build_router, read_routing_data
+from graphs.routing_eval import evaluate
 from nodes.routing import HistoryTurn, Router
 
 DATA = REPO_ROOT / "tests" / "data"
@@ -181,7 +181,7 @@ def test_under_embedding_backlog_the_lexical_answer_stands(
     import asyncio
     import time
 
-    from nodes.embeddings import Embedder
+    from core.embeddings import Embedder
 
     config = copy_squad(
         tmp_path, {"      threshold: 0.55": "      threshold: 0.55\n      max_embedding_queue: 1"}
@@ -214,7 +214,7 @@ def test_a_fresh_cache_uses_the_shipped_example_embeddings(
 ) -> None:
     """A fresh clone must not spend half a minute embedding the squad's own examples."""
     import graphs.routing as routing
-    from nodes.embeddings import Embedder
+    from core.embeddings import Embedder
 
     monkeypatch.setattr(routing, "_HEADS", {})
     embedded: list[int] = []

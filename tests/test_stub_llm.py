@@ -1,4 +1,4 @@
-"""Tests for the OpenAI-compatible stub LLM (bench/stub_llm.py).
+"""Tests for the OpenAI-compatible stub LLM (fakes/stub_llm.py).
 
 The stub stands in for the real provider in the API tests and the load benchmark,
 so it is exercised here through the real ``ChatOpenAI`` client wherever possible.
@@ -16,7 +16,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
-from bench.stub_llm import StubServer, run_stub_llm
+from fakes.stub_llm import StubServer, run_stub_llm
 
 PERGUNTA = "Qual o horário de funcionamento da padaria no domingo?"
 

@@ -6,6 +6,7 @@ from nodes.routing._followup import (
     FEATURES,
     FollowupLayer,
     FollowupModel,
+    followup_features,
 )
 from nodes.routing._lexical import ExamplesLayer
 from nodes.routing._llm import LlmLayer, RouteChoice
@@ -39,5 +40,6 @@ __all__ = [
     "Scratch",
     "SemanticHead",
     "SemanticLayer",
+    "followup_features",
     "previous_agent",
 ]

@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.text import content_tokens, tokens
 from nodes.routing._semantic import SemanticHead, ensure_probabilities
 from nodes.routing._types import Candidate, RouteDecision, Scratch, decision
-from nodes.text import content_tokens, tokens
 
 _ANAPHORA = re.compile(
     r"\b(isso|esse|essa|esses|essas|isto|ele|ela|dele|dela|deles|delas|nisso|disso|nele|nela"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from core.text import content_tokens
 from graphs.schema import Agent
 from nodes.routing._types import RouteDecision, Scratch, decision, ranked
-from nodes.text import content_tokens
 
 
 class ExamplesLayer:

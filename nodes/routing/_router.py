@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.text import fold
 from nodes.routing._types import HistoryTurn, Layer, RouteDecision, Scratch, decision, ranked
-from nodes.text import fold
 
 
 class Router:

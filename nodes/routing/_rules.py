@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.text import fold
 from graphs.schema import Agent
 from nodes.routing._types import Candidate, RouteDecision, Scratch, decision, ranked
-from nodes.text import fold
 
 _MENTION_VERBS = (
     r"(?:fala|falar|chama|chamar|passa|passar|manda|mandar|transfere|transferir|quero|queria"

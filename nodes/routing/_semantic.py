@@ -19,10 +19,10 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from nodes.embeddings import EMBEDDING_EXECUTOR, Embedder, on_embedding_thread
+from core.embeddings import EMBEDDING_EXECUTOR, Embedder, on_embedding_thread
+from core.text import content_tokens, fold
 from nodes.routing._linear import LexicalFeatures, LinearProbabilities, SparseRow
 from nodes.routing._types import RouteDecision, Scratch, decision, ranked
-from nodes.text import content_tokens, fold
 
 # How much the dense embedding weighs against the sparse n-grams in the head's input.
 EMBEDDING_WEIGHT = 2.0

@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
-from typing_extensions import TypedDict  # pydantic needs it on 3.11 (Studio schemas)
+from graphs.state import Candidate, HistoryTurn, RouteDecision
 
-
-class Candidate(TypedDict):
-    agent: str
-    score: float
-
-
-class RouteDecision(TypedDict):
-    """Which agent answers, which layer decided, how sure it was, and who else was considered."""
-
-    agent: str
-    layer: str
-    confidence: float
-    candidates: list[Candidate]
-
-
-class HistoryTurn(TypedDict):
-    role: Literal["user", "assistant"]
-    content: str
-    agent: str | None
+__all__ = [
+    "Candidate",
+    "HistoryTurn",
+    "Layer",
+    "RouteDecision",
+    "Scratch",
+    "decision",
+    "previous_agent",
+    "ranked",
+]
 
 
 @dataclass

@@ -13,8 +13,8 @@ from langchain_openai import ChatOpenAI
 from openai.types.chat import ChatCompletionChunk
 from pydantic import PrivateAttr
 
-from graphs.lean_stream import LeanStreams, SharedSession
 from graphs.schema import Agent, ModelProfile
+from llm.lean_stream import LeanStreams, SharedSession
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ Usage from tests::
 
 Usage for a benchmark (foreground)::
 
-    python -m bench.stub_llm --port 8100 --first-token-ms 300 --token-interval-ms 30 --tokens 30
+    python -m fakes.stub_llm --port 8100 --first-token-ms 300 --token-interval-ms 30 --tokens 30
 
 Run-time control over HTTP (same fields as :class:`StubConfig`):
 ``POST /_stub/config``, ``GET /_stub/config``, ``POST /_stub/reset``,
@@ -667,7 +667,7 @@ def run_stub_llm(host: str = "127.0.0.1", port: int = 0, **config: Any) -> Itera
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.stub_llm", description="OpenAI-compatible stub LLM server."
+        prog="python -m fakes.stub_llm", description="OpenAI-compatible stub LLM server."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from nodes.text import fold
+from core.text import fold
 
 __all__ = ["KINDS", "Fact", "extract_facts"]
 

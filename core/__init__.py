@@ -1,0 +1,1 @@
+"""Leaf code every layer may import: settings, id rules, text helpers, facts, embeddings."""

@@ -1,0 +1,140 @@
+"""The service's settings: the one place that reads the environment.
+
+`Settings.from_env()` is called once per process (the CLI, the app factory, Studio) and the
+object is passed down; CLI flags replace fields (`model_copy(update=...)`), never the
+environment. Every variable the service reads is a field here, so `esquadra serve --help` and
+the README list them from this one table (`describe_variables`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Read by libraries themselves (the model profiles' defaults and LangSmith's tracing); listed
+# so the help shows every variable that changes the service's behaviour.
+LIBRARY_VARIABLES = {
+    "OPENAI_API_KEY": "the default model profile's key; without one the squad runs offline",
+    "OPENAI_BASE_URL": "the default profile's OpenAI-compatible endpoint",
+    "ESQUADRA_MODEL": "overrides the default profile's model name",
+    "LANGSMITH_TRACING": "`true` sends every graph run to LangSmith",
+    "LANGSMITH_API_KEY": "LangSmith's key",
+    "LANGSMITH_ENDPOINT": "LangSmith's base URL (point it at a local collector in tests)",
+    "LANGSMITH_PROJECT": "LangSmith project name",
+}
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use; names the variable."""
+
+
+class Settings(BaseModel):
+    """Where the squad's YAML is and which stores and switches it uses."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    config_path: Path = Field(
+        Path("agents.yaml"), alias="ESQUADRA_CONFIG", description="the squad YAML"
+    )
+    database_url: str | None = Field(
+        None,
+        alias="DATABASE_URL",
+        description="postgresql://… for checkpoints and every table; unset: one SQLite file "
+        "under the data dir; `memory`: RAM (tests)",
+    )
+    redis_url: str | None = Field(
+        None,
+        alias="REDIS_URL",
+        description="redis:// or rediss://: locks across workers, hot sessions, memory stream; "
+        "unset: in-process (one worker only)",
+    )
+    redis_prefix: str = Field(
+        "esquadra:", alias="ESQUADRA_REDIS_PREFIX", description="every Redis key starts with it"
+    )
+    data_dir: Path = Field(
+        Path(".esquadra"), alias="ESQUADRA_DATA_DIR", description="the embedded default's files"
+    )
+    cache_dir: Path | None = Field(
+        None,
+        alias="ESQUADRA_CACHE_DIR",
+        description="cached embeddings of the routing examples (default: <data dir>/cache)",
+    )
+    offline: bool = Field(
+        False, alias="ESQUADRA_OFFLINE", description="`1` forces offline mode even with a key"
+    )
+    embed_threads: int | None = Field(
+        None,
+        alias="ESQUADRA_EMBED_THREADS",
+        ge=1,
+        description="OpenMP threads of the embedding model (serving: 1; fit-routing: up to 2)",
+    )
+    memory_worker: Literal["inprocess", "external"] = Field(
+        "inprocess",
+        alias="ESQUADRA_MEMORY_WORKER",
+        description="`external`: the server leaves the memory stream to `esquadra worker`",
+    )
+    memory_reclaim_s: float = Field(
+        60.0,
+        alias="ESQUADRA_MEMORY_RECLAIM_S",
+        gt=0,
+        description="a crashed memory consumer's messages are taken over after this",
+    )
+    model_fast_path: bool = Field(
+        True,
+        alias="ESQUADRA_MODEL_FAST_PATH",
+        description="`0` streams replies through the OpenAI SDK alone (no lean aiohttp path)",
+    )
+    max_message_chars: int = Field(8_000, alias="ESQUADRA_MAX_MESSAGE_CHARS", ge=1)
+    # The model profiles name their variables in the YAML (`api_key_env`, …), so the process
+    # environment is kept as read here and handed to the squad builder; never printed.
+    environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @property
+    def embeddings_cache(self) -> Path:
+        """Where routing-example embeddings are cached (derived data: safe to delete)."""
+        return self.cache_dir or self.data_dir / "cache"
+
+    @property
+    def backend(self) -> Literal["postgres", "sqlite", "memory"]:
+        """Which store `open_stores` builds."""
+        if self.database_url is None:
+            return "sqlite"
+        return "memory" if self.database_url == "memory" else "postgres"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every field from `environ` (default: the process's); empty means unset."""
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {
+            field.alias: env[field.alias]
+            for field in cls.model_fields.values()
+            if field.alias and env.get(field.alias)
+        }
+        try:
+            return cls.model_validate({**values, "environ": env, **overrides})
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+
+def describe_variables() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every variable the service reads."""
+    rows = []
+    for field in Settings.model_fields.values():
+        if not field.alias:
+            continue
+        default = field.get_default(call_default_factory=False)
+        rows.append((field.alias, "—" if default is None else str(default), field.description))
+    rows += [(name, "—", meaning) for name, meaning in LIBRARY_VARIABLES.items()]
+    return [(name, default, meaning or "") for name, default, meaning in rows]
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"])
+        parts.append(f"{name}={error.get('input')!r}: {error['msg']}")
+    return "invalid setting: " + "; ".join(parts)

@@ -1,0 +1,1 @@
+"""The model clients: ChatOpenAI per agent and the streaming transport under it."""

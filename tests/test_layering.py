@@ -1,0 +1,73 @@
+"""The folders' dependency rules, checked on the source: a violating import fails here."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCT = ("core", "graphs", "llm", "nodes", "checkpointing", "server")
+
+# (importer folder, imported folder): why it is forbidden
+FORBIDDEN = {
+    ("nodes", "server"): "graph nodes never depend on the HTTP layer",
+    ("graphs", "server"): "the compiler never depends on the HTTP layer",
+    ("checkpointing", "server"): "stores never depend on the HTTP layer",
+    ("checkpointing", "graphs"): "stores sit under the graph, not beside it",
+    ("checkpointing", "nodes"): "stores sit under the graph nodes",
+    ("core", "graphs"): "core is a leaf",
+    ("core", "nodes"): "core is a leaf",
+    ("core", "checkpointing"): "core is a leaf",
+    ("core", "server"): "core is a leaf",
+    ("core", "llm"): "core is a leaf",
+    **{(folder, "bench"): "product code never imports the benchmark" for folder in PRODUCT},
+    **{(folder, "fakes"): "product code never imports test fakes" for folder in PRODUCT},
+    **{(folder, "tests"): "product code never imports tests" for folder in PRODUCT},
+}
+
+# Modules that must import nothing of ours (beyond the listed ones).
+LEAVES = {"graphs/state.py": set(), "core/settings.py": set()}
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def _product_files() -> list[Path]:
+    return sorted(p for folder in PRODUCT for p in (ROOT / folder).rglob("*.py"))
+
+
+def test_product_folders_exist() -> None:
+    assert len(_product_files()) > 40
+
+
+@pytest.mark.parametrize("path", _product_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_follow_the_layers(path: Path) -> None:
+    importer = path.relative_to(ROOT).parts[0]
+    problems = []
+    for line, module in _imports(path):
+        imported = module.split(".")[0]
+        reason = FORBIDDEN.get((importer, imported))
+        if reason:
+            problems.append(f"{path.relative_to(ROOT)}:{line} imports {module}: {reason}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("leaf", sorted(LEAVES))
+def test_leaf_modules_import_nothing_of_ours(leaf: str) -> None:
+    ours = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    bad = [
+        f"{leaf}:{line} imports {module}"
+        for line, module in _imports(ROOT / leaf)
+        if module.split(".")[0] in ours and module not in LEAVES[leaf]
+    ]
+    assert not bad, "\n".join(bad)
