@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
-from checkpointing.fenced import FenceStore, fence_checkpointer, fences_for
+from checkpointing.fenced import FencedSaver, FenceStore, PostgresFences, fences_for
 from checkpointing.locks import (
     AcquireMode,
     Busy,
@@ -30,6 +30,7 @@ from checkpointing.locks import (
     RedisThreadLocks,
     ThreadLocks,
 )
+from checkpointing.sql import Database, PostgresDatabase
 from graphs.schema import Sessions
 from server.errors import ApiError
 from server.turn_hooks import Admission
@@ -139,17 +140,27 @@ async def until_set(source: AsyncIterator[T], stop: asyncio.Event) -> AsyncItera
 
 
 async def open_gate(
-    sessions: Sessions, redis_url: str | None, prefix: str, checkpointer: Any
-) -> tuple[ThreadGate, Any]:
-    """The gate for this process and the checkpointer view the graph must write through.
+    sessions: Sessions,
+    redis_url: str | None,
+    prefix: str,
+    checkpointer: Any,
+    *,
+    database: Database | None = None,
+) -> tuple[ThreadGate, FencedSaver]:
+    """The gate for this process and the fenced checkpointer the graph must write through.
 
     With `REDIS_URL`: Redis locks (falling back to in-process ones while Redis is down);
-    without: in-process locks. Postgres checkpoints get the `thread_fences` table.
+    without: in-process locks. Fences live on `database` (the process's SQL seam): Postgres gets
+    the `thread_fences` table, anything else in-process fences. A caller that passes no
+    `database` gets the Postgres checkpointer's own pool (its public `conn`).
     """
-    fences = fences_for(checkpointer)
-    setup = getattr(fences, "setup", None)
-    if setup is not None:
-        await setup()
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    if database is None and isinstance(checkpointer, AsyncPostgresSaver):
+        database = PostgresDatabase(checkpointer.conn)
+    fences = fences_for(database)
+    if isinstance(fences, PostgresFences):
+        await fences.setup()
     locks: ThreadLocks
     if redis_url:
         from redis.asyncio import BlockingConnectionPool, Redis
@@ -171,4 +182,4 @@ async def open_gate(
         locks = FallbackThreadLocks(RedisThreadLocks(client, prefix))
     else:
         locks = LocalThreadLocks()
-    return ThreadGate(sessions, locks, fences), fence_checkpointer(checkpointer, fences)
+    return ThreadGate(sessions, locks, fences), FencedSaver(checkpointer, fences)

@@ -17,10 +17,10 @@ from typing_extensions import TypedDict
 
 from checkpointing.fenced import (
     FENCE_KEY,
+    FencedSaver,
     FenceRejected,
     LocalFences,
     PostgresFences,
-    fence_checkpointer,
 )
 from checkpointing.locks import (
     Busy,
@@ -373,7 +373,7 @@ def fenced_config(thread_id: str, token: int) -> dict[str, Any]:
 
 
 async def assert_stale_holder_cannot_write(saver: Any, fences: Any) -> None:
-    graph = notes_graph(fence_checkpointer(saver, fences))
+    graph = notes_graph(FencedSaver(saver, fences))
     old = await fences.advance("t", 1)
     await graph.ainvoke({"messages": [HumanMessage("do dono antigo")]}, fenced_config("t", old))
     new = await fences.advance("t", old + 1)  # another worker took the thread
@@ -419,7 +419,7 @@ async def test_holder_whose_lock_expired_cannot_write_its_checkpoint(
     async with open_checkpointer(postgres_url, data_dir=None) as saver:  # type: ignore[arg-type]
         fences = PostgresFences(saver.conn)  # type: ignore[attr-defined]
         await fences.setup()
-        graph = notes_graph(fence_checkpointer(saver, fences))
+        graph = notes_graph(FencedSaver(saver, fences))
         try:
             stalled = await locks.acquire("fence-1", ttl_s=0.3, mode="wait")
             stale = await fences.advance("fence-1", stalled.token)
