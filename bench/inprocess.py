@@ -59,8 +59,8 @@ async def _chat_service(args: argparse.Namespace, env: dict[str, str], db_url: s
             yield ChatService(squad, squad.builder.compile(checkpointer=saver))
             await squad.aclose()
         return
+    from core.settings import Settings
     from server.app import create_app
-    from server.settings import Settings
 
     settings = Settings(
         database_url=url,

@@ -23,11 +23,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -38,12 +37,6 @@ DEFAULT_PREFIX = "esquadra:"
 AcquireMode = Literal["wait", "try", "interrupt"]
 """wait: queue in arrival order; try: only if nobody holds or waits (else `Busy`);
 interrupt: ask the current holder to stop, then queue."""
-
-
-def redis_prefix(environ: Mapping[str, str] | None = None) -> str:
-    """Every Redis key of the service starts with `ESQUADRA_REDIS_PREFIX` (default `esquadra:`)."""
-    env = os.environ if environ is None else environ
-    return env.get("ESQUADRA_REDIS_PREFIX") or DEFAULT_PREFIX
 
 
 class Busy(Exception):

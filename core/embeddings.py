@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -128,10 +127,17 @@ def save_atomically(path: Path, matrix: np.ndarray) -> None:
     tmp.replace(path)
 
 
+_THREADS = [1]  # serving: one (a second takes the event loop's core under load)
+
+
+def set_default_threads(threads: int) -> None:
+    """OpenMP threads for embedders created from now on (settings' `embed_threads`; batch jobs
+    such as fit-routing ask for two)."""
+    _THREADS[0] = max(1, threads)
+
+
 def default_threads() -> int:
-    """`ESQUADRA_EMBED_THREADS`, else one (batch jobs such as fit-routing ask for more)."""
-    configured = os.environ.get("ESQUADRA_EMBED_THREADS")
-    return int(configured) if configured else 1
+    return _THREADS[0]
 
 
 _SHARED: dict[str, Embedder] = {}

@@ -114,8 +114,10 @@ class Settings(BaseModel):
             for field in cls.model_fields.values()
             if field.alias and env.get(field.alias)
         }
+        for name, value in overrides.items():  # by alias, so a flag replaces its variable
+            values[cls.model_fields[name].alias or name] = value
         try:
-            return cls.model_validate({**values, "environ": env, **overrides})
+            return cls.model_validate({"environ": env, **values})
         except ValidationError as exc:
             raise SettingsError(_describe(exc)) from None
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
+from core.settings import Settings
 from graphs.loader import LoadedSpec
 from graphs.routing import build_router
 from graphs.state import SquadContext, SquadState
@@ -119,3 +120,10 @@ def build_squad_graph(router: Router, runtimes: Mapping[str, AgentRuntime]) -> S
         builder.add_node(agent_id, make_agent_node(runtime))
         builder.add_edge(agent_id, END)
     return builder
+
+
+def build_squad_for(loaded: LoadedSpec, settings: Settings) -> Squad:
+    """`build_squad` with what the settings say: model variables, offline switch, cache."""
+    return build_squad(
+        loaded, settings.environ, offline=settings.offline, cache_dir=settings.embeddings_cache
+    )

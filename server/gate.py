@@ -30,6 +30,7 @@ from checkpointing.locks import (
     RedisThreadLocks,
     ThreadLocks,
 )
+from checkpointing.stores import Stores
 from graphs.schema import Sessions
 from server.errors import ApiError
 from server.turn_hooks import Admission
@@ -138,37 +139,19 @@ async def until_set(source: AsyncIterator[T], stop: asyncio.Event) -> AsyncItera
                 await aclose()
 
 
-async def open_gate(
-    sessions: Sessions, redis_url: str | None, prefix: str, checkpointer: Any
-) -> tuple[ThreadGate, Any]:
+async def open_gate(sessions: Sessions, stores: Stores) -> tuple[ThreadGate, Any]:
     """The gate for this process and the checkpointer view the graph must write through.
 
-    With `REDIS_URL`: Redis locks (falling back to in-process ones while Redis is down);
+    With Redis: Redis locks on the service's client (in-process ones while Redis is down);
     without: in-process locks. Postgres checkpoints get the `thread_fences` table.
     """
+    checkpointer = stores.checkpointer
     fences = fences_for(checkpointer)
-    setup = getattr(fences, "setup", None)
-    if setup is not None:
-        await setup()
     locks: ThreadLocks
-    if redis_url:
-        from redis.asyncio import BlockingConnectionPool, Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        # Many waiters share few connections: a full pool makes a caller wait its turn instead
-        # of failing (which would look like Redis being down). One quick retry, no backoff: a
-        # dead Redis must cost a turn little before we fall back.
-        pool = BlockingConnectionPool.from_url(
-            redis_url,
-            max_connections=32,
-            timeout=10,
-            socket_connect_timeout=1,
-            socket_timeout=2,
-            retry=Retry(NoBackoff(), 1),
+    if stores.redis is not None:
+        locks = FallbackThreadLocks(
+            RedisThreadLocks(stores.redis.client, stores.settings.redis_prefix)
         )
-        client = Redis.from_pool(pool)  # closing the client closes the pool
-        locks = FallbackThreadLocks(RedisThreadLocks(client, prefix))
     else:
         locks = LocalThreadLocks()
     return ThreadGate(sessions, locks, fences), fence_checkpointer(checkpointer, fences)

@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
+from core.settings import Settings
 from nodes.routing import HistoryTurn
 from server.chat import ChatEvent, ChatService, ChatTurn
 from server.errors import ApiError
@@ -29,7 +30,6 @@ from server.schemas import (
     ScoredAgent,
     ThreadView,
 )
-from server.settings import Settings
 
 _ERRORS = {
     400: ResponseSpec(ErrorBody, description="Invalid request: `{code, message}`."),

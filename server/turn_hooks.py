@@ -55,6 +55,22 @@ class SessionHook(Protocol):
         hot copy is then built from them instead of read back from the checkpointer)."""
 
 
+class PendingHook(Protocol):
+    """The user's message of a running turn, durable before the reply starts."""
+
+    async def begin(
+        self, thread_id: str, turn_id: str, message: str, user_id: str | None, channel: str
+    ) -> Any:
+        """Record the message; the thread's previous turn (`PendingTurn`) if it never finished."""
+        ...
+
+    async def finish(self, thread_id: str, turn_id: str) -> None: ...
+
+    async def get(self, thread_id: str) -> Any:
+        """The thread's unfinished turn (`PendingTurn`), or None."""
+        ...
+
+
 @dataclass
 class Admission:
     """What the gate decided for one incoming message."""
@@ -105,6 +121,21 @@ class NoSessions:
         return None
 
 
+class NoPending:
+    """Nothing recorded: a process that dies mid-turn loses that turn (CLI, Studio)."""
+
+    async def begin(
+        self, thread_id: str, turn_id: str, message: str, user_id: str | None, channel: str
+    ) -> Any:
+        return None
+
+    async def finish(self, thread_id: str, turn_id: str) -> None:
+        return None
+
+    async def get(self, thread_id: str) -> Any:
+        return None
+
+
 class OpenGate:
     """No coordination: every message runs at once (single-user tools, Studio)."""
 
@@ -119,3 +150,4 @@ class TurnHooks:
     memory: MemoryHook = field(default_factory=NoMemory)
     sessions: SessionHook = field(default_factory=NoSessions)
     gate: TurnGate = field(default_factory=OpenGate)
+    pending: PendingHook = field(default_factory=NoPending)

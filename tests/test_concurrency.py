@@ -16,8 +16,8 @@ from conftest import REDIS_TEST_URL, SQUAD_YAML, copy_squad, parse_sse
 from live_server import live_server
 from server_process import ServerProcess
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 
 N_MESSAGES = 100
 STUB_PREFIX = "Resposta simulada para: "  # the stub LLM's default reply echoes the message

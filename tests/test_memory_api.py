@@ -14,8 +14,8 @@ from conftest import SQUAD_YAML, chat, copy_squad, memory_settings, parse_sse
 from litestar.testing import AsyncTestClient
 from live_server import live_server
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 
 
 def user() -> str:
