@@ -166,10 +166,11 @@ def test_a_failed_start_raises_the_sdks_exception() -> None:
             )
 
 
-def test_with_options_gives_a_client_with_fewer_retries_on_the_same_pool() -> None:
+async def test_with_options_gives_a_client_with_fewer_retries_on_the_same_pool() -> None:
     http_client = openai.DefaultAioHttpClient()
     client = openai.AsyncOpenAI(api_key="k", base_url="http://x/v1", http_client=http_client)
     retries = client.with_options(max_retries=1)
+    await http_client.aclose()
     assert retries.max_retries == 1, broke("openai", "AsyncOpenAI.with_options", "max_retries")
     assert retries._client is http_client, broke(
         "openai", "AsyncOpenAI.with_options", "the copy no longer shares the http_client"
