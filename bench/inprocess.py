@@ -47,7 +47,8 @@ async def _chat_service(args: argparse.Namespace, env: dict[str, str], db_url: s
     """The app's own ChatService (gate, identity, memory, sessions), or the bare graph."""
     url = "memory" if args.checkpointer == "memory" else db_url
     if args.bare:
-        from checkpointing import open_checkpointer
+        from checkpointing import open_stores
+        from core.settings import Settings
         from graphs.compiler import build_squad
         from graphs.loader import load_spec
         from server.chat import ChatService
@@ -60,8 +61,9 @@ async def _chat_service(args: argparse.Namespace, env: dict[str, str], db_url: s
             cache_dir=REPO_ROOT / ".esquadra" / "cache",
             fast_path=args.fast_path,
         )
-        async with open_checkpointer(url, Path(tempfile.mkdtemp())) as saver:
-            yield ChatService(squad, squad.builder.compile(checkpointer=saver))
+        store_settings = Settings(database_url=url, data_dir=Path(tempfile.mkdtemp()))
+        async with open_stores(store_settings) as stores:
+            yield ChatService(squad, squad.builder.compile(checkpointer=stores.checkpointer))
             await squad.aclose()
         return
     from core.settings import Settings

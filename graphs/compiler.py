@@ -130,5 +130,9 @@ def build_squad_graph(router: Router, runtimes: Mapping[str, AgentRuntime]) -> S
 def build_squad_for(loaded: LoadedSpec, settings: Settings) -> Squad:
     """`build_squad` with what the settings say: model variables, offline switch, cache."""
     return build_squad(
-        loaded, settings.environ, offline=settings.offline, cache_dir=settings.embeddings_cache
+        loaded,
+        settings.environ,
+        offline=settings.offline,
+        cache_dir=settings.embeddings_cache,
+        fast_path=settings.model_fast_path,
     )
