@@ -25,8 +25,8 @@ STUB_PREFIX = "Resposta simulada para: "  # the stub LLM's default reply echoes 
 
 @pytest.fixture
 def redis_prefix(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A key prefix of our own for this test (servers read it from the environment); its keys
-    are deleted afterwards."""
+    """A key prefix of our own for this test (child servers read it from the environment; the
+    in-process app from its settings); its keys are deleted afterwards."""
     prefix = f"esquadra-test-{uuid.uuid4().hex[:8]}:"
     monkeypatch.setenv("ESQUADRA_REDIS_PREFIX", prefix)
     yield prefix
@@ -88,7 +88,12 @@ def assert_each_answered_once_in_order(streams: list[Any], thread: dict[str, Any
 async def redis_server(
     redis_url: str, postgres_url: str, redis_prefix: str, online_env: dict[str, str]
 ) -> AsyncIterator[str]:
-    settings = Settings(config_path=SQUAD_YAML, database_url=postgres_url, redis_url=redis_url)
+    settings = Settings(
+        config_path=SQUAD_YAML,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+    )
     with live_server(create_app(settings, environ=online_env)) as url:
         yield url
 
@@ -151,7 +156,9 @@ async def test_reject_answers_409_while_the_thread_is_busy(
 ) -> None:
     llm.configure(first_token_ms=1500)
     config = policy_squad(tmp_path, "web", "reject")
-    settings = Settings(config_path=config, database_url="memory", redis_url=redis_url)
+    settings = Settings(
+        config_path=config, database_url="memory", redis_url=redis_url, redis_prefix=redis_prefix
+    )
     with live_server(create_app(settings, environ=online_env)) as url:
         async with httpx.AsyncClient(timeout=30) as client:
             first = await open_stream(
@@ -187,7 +194,9 @@ async def test_interrupt_cancels_the_running_reply_and_keeps_it_marked(
     long_reply = "um dois três quatro cinco seis sete oito nove dez onze doze treze"
     llm.configure(replies=[long_reply, "Pronto, respondendo a nova."], token_interval_ms=150)
     config = policy_squad(tmp_path, "web", "interrupt")
-    settings = Settings(config_path=config, database_url="memory", redis_url=redis_url)
+    settings = Settings(
+        config_path=config, database_url="memory", redis_url=redis_url, redis_prefix=redis_prefix
+    )
     with live_server(create_app(settings, environ=online_env)) as url:
         async with httpx.AsyncClient(timeout=30) as client:
             first = await open_stream(
@@ -227,11 +236,13 @@ async def test_interrupt_cancels_the_running_reply_and_keeps_it_marked(
 async def test_debounce_merges_a_whatsapp_burst_into_one_turn(
     store: str, request: pytest.FixtureRequest, online_env: dict[str, str], llm: Any
 ) -> None:
-    redis_url = None
+    redis_url, prefix = None, "esquadra:"
     if store == "redis":
         redis_url = request.getfixturevalue("redis_url")
-        request.getfixturevalue("redis_prefix")
-    settings = Settings(config_path=SQUAD_YAML, database_url="memory", redis_url=redis_url)
+        prefix = request.getfixturevalue("redis_prefix")
+    settings = Settings(
+        config_path=SQUAD_YAML, database_url="memory", redis_url=redis_url, redis_prefix=prefix
+    )
     burst = ["@lia oi", "preciso de ajuda", "com as férias da funcionária"]
     with live_server(create_app(settings, environ=online_env)) as url:
         async with httpx.AsyncClient(timeout=30) as client:

@@ -144,11 +144,11 @@ def test_end_to_end_on_postgres_and_redis(
 ) -> None:
     """A real server (uvicorn) on Postgres and Redis: chat, then the memory API, then delete."""
     prefix = f"esquadra-test-{uuid.uuid4().hex[:10]}:"
-    monkeypatch.setenv("ESQUADRA_REDIS_PREFIX", prefix)
     settings = Settings(
         config_path=SQUAD_YAML,
         database_url=postgres_url,
         redis_url=redis_url,
+        redis_prefix=prefix,
         data_dir=tmp_path,
     )
     owner = user()

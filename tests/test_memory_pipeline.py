@@ -28,6 +28,7 @@ from checkpointing.memory_pipeline import (
     open_memory,
 )
 from checkpointing.memory_store import FactStore
+from checkpointing.redis_guard import GuardedRedis
 from checkpointing.stores import connect_redis, open_stores
 
 
@@ -71,7 +72,7 @@ async def texts(store: FactStore, user_id: str) -> list[str]:
 async def test_remember_returns_at_once_and_a_consumer_stores_the_fact(
     redis: Any, keys: StreamKeys, store: FactStore
 ) -> None:
-    service = MemoryService(store, LocalQueue(MemoryProcessor(store)), redis, keys)
+    service = MemoryService(store, LocalQueue(MemoryProcessor(store)), GuardedRedis(redis), keys)
     owner = user()
     started = time.perf_counter()
     await service.remember(owner, "t1", "tenho uma padaria em Campinas com 5 funcionarios")
@@ -128,7 +129,7 @@ async def test_a_consumer_that_dies_before_xack_is_taken_over(
     redis: Any, keys: StreamKeys, store: FactStore
 ) -> None:
     owner = user()
-    service = MemoryService(store, LocalQueue(MemoryProcessor(store)), redis, keys)
+    service = MemoryService(store, LocalQueue(MemoryProcessor(store)), GuardedRedis(redis), keys)
     await service.remember(owner, "t1", "meu regime é Simples, anexo I")
     crashed = StreamConsumer(redis, MemoryProcessor(store), keys, name="crashed", block_ms=10)
     await crashed.ensure_group()
@@ -186,7 +187,9 @@ async def test_the_consumer_recreates_its_group_after_a_flush(
         await eventually(lambda: _exists(redis, keys.stream))
         await redis.delete(keys.stream)  # what FLUSHALL does to this stream
         await asyncio.sleep(0.2)
-        service = MemoryService(store, LocalQueue(MemoryProcessor(store)), redis, keys)
+        service = MemoryService(
+            store, LocalQueue(MemoryProcessor(store)), GuardedRedis(redis), keys
+        )
         await service.remember(owner, "t1", "minha padaria se chama Pão Quente")
         await eventually(lambda: _equals(texts(store, owner), ["Nome do negócio: Pão Quente"]))
     finally:
@@ -227,7 +230,9 @@ async def test_esquadra_worker_consumes_the_stream_and_stops_on_sigterm(
     )
     try:
         owner = user()
-        service = MemoryService(store, LocalQueue(MemoryProcessor(store)), redis, keys)
+        service = MemoryService(
+            store, LocalQueue(MemoryProcessor(store)), GuardedRedis(redis), keys
+        )
         await service.remember(owner, "t1", "tenho uma confeitaria em Sorocaba")
         await eventually(
             lambda: _equals(texts(store, owner), ["Tem uma confeitaria em Sorocaba"]), 60
