@@ -276,7 +276,8 @@ async def test_message_pairs_30ms_apart_are_answered_in_send_order(
     async with AsyncTestClient(app=create_app(settings, environ=online_env), timeout=120) as client:
         tasks = []
         for text in sent:
-            tasks.append(asyncio.create_task(client.post("/v1/chat", json={**body, "message": text})))
+            request = client.post("/v1/chat", json={**body, "message": text})
+            tasks.append(asyncio.create_task(request))
             await asyncio.sleep(0.03)
         responses = await asyncio.gather(*tasks)
         thread = (await client.get("/v1/threads/pares")).json()
