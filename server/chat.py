@@ -45,6 +45,9 @@ class ChatTurn:
     thread_id: str | None = None  # None: the user's active thread, or a new one
     user_id: str | None = None  # the sender's id on `channel` (e.g. a WhatsApp number)
     channel: str = "api"
+    # When the server received it (`time.time()`, stamped first thing by the route): its place
+    # in the thread's queue. None: when the turn asks the gate.
+    arrived_at: float | None = None
 
 
 def new_thread_id() -> str:
@@ -71,7 +74,7 @@ class ChatService:
         thread_id = thread_id or new_thread_id()
         if user_id is not None:
             await self.hooks.identity.set_active_thread(user_id, thread_id)
-        return ChatTurn(turn.message, thread_id, user_id, turn.channel)
+        return replace(turn, thread_id=thread_id, user_id=user_id)
 
     async def stream(self, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
         """Yield `route`, `token`…, then `done` or `error` (always last), or only `merged`.
@@ -117,7 +120,7 @@ class ChatService:
         assert turn.thread_id is not None
         try:
             async with self.hooks.gate.admit(
-                turn.thread_id, turn.channel, turn.message
+                turn.thread_id, turn.channel, turn.message, turn.arrived_at
             ) as admission:
                 if admission.merged_into is not None:
                     emit(("merged", {"into": admission.merged_into, "thread_id": turn.thread_id}))

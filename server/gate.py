@@ -82,7 +82,9 @@ class ThreadGate:
         return self.sessions.channel(channel).policy
 
     @asynccontextmanager
-    async def admit(self, thread_id: str, channel: str, message: str) -> AsyncIterator[Admission]:
+    async def admit(
+        self, thread_id: str, channel: str, message: str, arrived_at: float | None = None
+    ) -> AsyncIterator[Admission]:
         rules = self.sessions.channel(channel)
         request_id = uuid.uuid4().hex[:16]
         text = message
@@ -97,7 +99,10 @@ class ThreadGate:
             text = "\n".join(texts) or message
         try:
             lease = await self.locks.acquire(
-                thread_id, ttl_s=self.sessions.lock_ttl_s, mode=_MODES[rules.policy]
+                thread_id,
+                ttl_s=self.sessions.lock_ttl_s,
+                mode=_MODES[rules.policy],
+                arrived_at=arrived_at,
             )
         except Busy:
             raise ThreadBusy() from None

@@ -65,11 +65,17 @@ _ERRORS = {
 async def chat(
     data: JSONBody[ChatRequest], request: Request[Any, Any, Any], state: State
 ) -> Response[Any]:
+    # Arrival, first thing: the thread's queue follows it, not when the look-ups below finish.
+    arrived_at = time.time()
     message = _checked_text(data.message, state.settings, "message")
     service: ChatService = state.chat
     turn = await service.prepare(
         ChatTurn(
-            message=message, thread_id=data.thread_id, user_id=data.user_id, channel=data.channel
+            message=message,
+            thread_id=data.thread_id,
+            user_id=data.user_id,
+            channel=data.channel,
+            arrived_at=arrived_at,
         )
     )
     if _wants_json(request):

@@ -85,8 +85,13 @@ class Admission:
 class TurnGate(Protocol):
     """Per-thread concurrency: one turn at a time, by the channel's policy."""
 
-    def admit(self, thread_id: str, channel: str, message: str) -> Any:
-        """An async context manager yielding an `Admission` (raises `Busy` under `reject`)."""
+    def admit(
+        self, thread_id: str, channel: str, message: str, arrived_at: float | None = None
+    ) -> Any:
+        """An async context manager yielding an `Admission` (raises `Busy` under `reject`).
+
+        `arrived_at`: when the server received the message (`time.time()`; None: now). Turns
+        are served in this order, not in the order their look-ups finished."""
         ...
 
 
@@ -140,7 +145,9 @@ class OpenGate:
     """No coordination: every message runs at once (single-user tools, Studio)."""
 
     @asynccontextmanager
-    async def admit(self, thread_id: str, channel: str, message: str) -> AsyncIterator[Admission]:
+    async def admit(
+        self, thread_id: str, channel: str, message: str, arrived_at: float | None = None
+    ) -> AsyncIterator[Admission]:
         yield Admission(message=message)
 
 

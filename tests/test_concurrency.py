@@ -268,3 +268,32 @@ async def test_debounce_merges_a_whatsapp_burst_into_one_turn(
         {"role": "user", "content": merged, "agent": None},
         {"role": "assistant", "content": STUB_PREFIX + merged, "agent": "lia"},
     ]
+
+
+N_PAIRS = 50
+
+
+async def test_message_pairs_30ms_apart_are_answered_in_send_order(
+    redis_url: str, postgres_url: str, redis_prefix: str, online_env: dict[str, str], llm: Any
+) -> None:
+    """The order is the order the server received the messages, not the order their look-ups
+    (identity, hot session, a Redis connection) happened to finish."""
+    from litestar.testing import AsyncTestClient
+
+    llm.configure(first_token_ms=40)  # each turn outlasts the gap: the thread stays busy
+    settings = Settings(config_path=SQUAD_YAML, database_url=postgres_url, redis_url=redis_url)
+    body = {"thread_id": "pares", "channel": "web", "user_id": "5511900000000"}
+    sent = [f"@max pedido {n}{part}" for n in range(N_PAIRS) for part in "ab"]
+    async with AsyncTestClient(app=create_app(settings, environ=online_env), timeout=120) as client:
+        tasks = []
+        for text in sent:
+            request = client.post("/v1/chat", json={**body, "message": text})
+            tasks.append(asyncio.create_task(request))
+            await asyncio.sleep(0.03)
+        responses = await asyncio.gather(*tasks)
+        thread = (await client.get("/v1/threads/pares")).json()
+    assert [parse_sse(r.text)[-1][0] for r in responses] == ["done"] * len(sent)
+    asked = [m["content"] for m in thread["messages"][0::2]]
+    swapped = [n for n in range(N_PAIRS) if asked.index(sent[2 * n]) > asked.index(sent[2 * n + 1])]
+    print(f"\n{N_PAIRS} pairs 30 ms apart: {len(swapped)} answered out of send order")
+    assert asked == sent

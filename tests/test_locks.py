@@ -62,23 +62,101 @@ async def locks(request: pytest.FixtureRequest) -> AsyncIterator[ThreadLocks]:
         await drop_keys(url, prefix)
 
 
+async def queued(locks: ThreadLocks, thread_id: str) -> int:
+    """How many waiters the lock knows of on `thread_id`."""
+    if isinstance(locks, RedisThreadLocks):
+        return int(await locks.client.zcard(locks.key(thread_id, "queue")))
+    state = locks._threads.get(thread_id)  # type: ignore[attr-defined]
+    return len(state.waiters) if state else 0
+
+
+async def until_queued(locks: ThreadLocks, thread_id: str, n: int) -> None:
+    async with asyncio.timeout(10):
+        while await queued(locks, thread_id) < n:  # noqa: ASYNC110 - polling Redis, no event
+            await asyncio.sleep(0.01)
+
+
 async def test_waiters_are_served_in_arrival_order(locks: ThreadLocks) -> None:
+    """Arrival is when the message came (the stamp taken at the call, as the route does), not
+    when the waiter got to Redis: a connection opened on the way costs it no place."""
     first = await locks.acquire("t", ttl_s=10, mode="wait")
     served: list[int] = []
 
-    async def waiter(n: int) -> None:
-        lease = await locks.acquire("t", ttl_s=10, mode="wait")
+    async def waiter(n: int, arrived_at: float) -> None:
+        lease = await locks.acquire("t", ttl_s=10, mode="wait", arrived_at=arrived_at)
         served.append(n)
         await asyncio.sleep(0.005)
         await lease.release()
 
     tasks = []
     for n in range(20):
-        tasks.append(asyncio.create_task(waiter(n)))
-        await asyncio.sleep(0.005)  # arrival order = n
+        tasks.append(asyncio.create_task(waiter(n, time.time())))  # arrival order = n
+        await asyncio.sleep(0.005)
+    # Every waiter reached the queue before the lock moves: order is only owed among those the
+    # lock knows of (what was granted stays granted).
+    await until_queued(locks, "t", 20)
     await first.release()
     await asyncio.gather(*tasks)
     assert served == list(range(20))
+
+
+async def test_a_waiter_slow_to_reach_redis_keeps_its_place(redis_url: str) -> None:
+    """The flaky-CI case made certain: the first waiter opens its connection slowly (another
+    worker, a cold pool) and reaches the queue after three later arrivals; it is served first."""
+    from redis.asyncio import Connection, ConnectionPool, Redis
+
+    class SlowToOpen(Connection):
+        async def connect(self) -> None:
+            await asyncio.sleep(0.3)
+            await super().connect()
+
+    locks, prefix = await redis_locks(redis_url)
+    pool = ConnectionPool.from_url(redis_url, connection_class=SlowToOpen)
+    slow = RedisThreadLocks(Redis.from_pool(pool), prefix)  # a second worker on the same keys
+    served: list[int] = []
+
+    async def waiter(n: int, via: RedisThreadLocks, arrived_at: float) -> None:
+        lease = await via.acquire("t", ttl_s=10, mode="wait", arrived_at=arrived_at)
+        served.append(n)
+        await lease.release()
+
+    try:
+        holder = await locks.acquire("t", ttl_s=10, mode="wait")
+        tasks = [asyncio.create_task(waiter(0, slow, time.time()))]
+        for n in range(1, 4):
+            await asyncio.sleep(0.005)
+            tasks.append(asyncio.create_task(waiter(n, locks, time.time())))
+        await until_queued(locks, "t", 3)
+        assert await locks.client.zscore(locks.key("t", "queue"), "0" * 15 + "1") is None
+        await until_queued(locks, "t", 4)  # the slow one arrives last, with the latest ticket
+        await holder.release()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        assert served == [0, 1, 2, 3]
+    finally:
+        await locks.aclose()
+        await slow.aclose()
+        await drop_keys(redis_url, prefix)
+
+
+async def test_a_late_arrival_at_a_free_lock_goes_before_later_waiters(redis_url: str) -> None:
+    """Between a release and the next waiter's grant the lock is free: an earlier message that
+    only now reached Redis takes it in its arrival round trip, ahead of the later waiter."""
+    locks, prefix = await redis_locks(redis_url)
+    try:
+        later = time.time()
+        # A live waiter of another worker that arrived at `later`, not granted yet.
+        await locks.client.set(locks.key("t", "alive:x"), 1, px=10_000)
+        await locks.client.zadd(locks.key("t", "queue"), {"x": round(later * 1_000_000)})
+        sent = count_commands(locks.client)
+        lease = await asyncio.wait_for(
+            locks.acquire("t", ttl_s=10, mode="wait", arrived_at=later - 0.05), 3
+        )
+        assert sent == ["EVALSHA"]
+        assert await locks.client.zrange(locks.key("t", "queue"), 0, -1) == [b"x"]
+        await lease.release()
+    finally:
+        await locks.aclose()
+        await drop_keys(redis_url, prefix)
 
 
 async def test_tokens_grow_with_every_grant(locks: ThreadLocks) -> None:
