@@ -594,6 +594,15 @@ def _forget_cleanup(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any
 # --------------------------------------------------------------------------- fallback
 
 
+class Breaker(Protocol):
+    """The part of `GuardedRedis` the locks use: is Redis worth trying, and report a failure."""
+
+    @property
+    def available(self) -> bool: ...
+
+    def trip(self, exc: BaseException) -> None: ...
+
+
 def _redis_down_errors() -> tuple[type[BaseException], ...]:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -604,30 +613,25 @@ def _redis_down_errors() -> tuple[type[BaseException], ...]:
 class FallbackThreadLocks:
     """Redis while it answers; the in-process locks while it does not (degraded but answering).
 
-    After a failure Redis is skipped for `retry_s`, then tried again: recovery needs no restart.
-    While degraded, two workers can run a turn on the same thread at once; the fence on the
-    checkpoint writes still keeps the later turn's writes.
+    The service's one Redis breaker (`GuardedRedis`) decides: a lock command that fails opens
+    it for every Redis user, and while it is open the locks are in-process; once it lets calls
+    through again Redis is tried again, so recovery needs no restart. While degraded, two
+    workers can run a turn on the same thread at once; the fence on the checkpoint writes
+    still keeps the later turn's writes.
     """
 
     def __init__(
-        self,
-        primary: RedisThreadLocks,
-        local: LocalThreadLocks | None = None,
-        *,
-        retry_s: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, primary: RedisThreadLocks, breaker: Breaker, local: LocalThreadLocks | None = None
     ) -> None:
         self.primary = primary
+        self.breaker = breaker
         self.local = local or LocalThreadLocks()
-        self._retry_s = retry_s
-        self._clock = clock
-        self._down_until = 0.0
         self._errors = _redis_down_errors()
         self._bursts: dict[tuple[str, str], ThreadLocks] = {}  # (thread, leader) → its store
 
     @property
     def degraded(self) -> bool:
-        return self._clock() < self._down_until
+        return not self.breaker.available
 
     async def _try(self, call: Callable[[ThreadLocks], Awaitable[Any]]) -> Any:
         if not self.degraded:
@@ -635,7 +639,7 @@ class FallbackThreadLocks:
                 result = await call(self.primary)
             except self._errors as exc:
                 log.warning("redis unavailable for thread locks (%s); using in-process locks", exc)
-                self._down_until = self._clock() + self._retry_s
+                self.breaker.trip(exc)
             else:
                 return result
         return await call(self.local)

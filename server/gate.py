@@ -155,7 +155,7 @@ async def open_gate(sessions: Sessions, stores: Stores) -> tuple[ThreadGate, Any
     locks: ThreadLocks
     if stores.redis is not None:
         locks = FallbackThreadLocks(
-            RedisThreadLocks(stores.redis.client, stores.settings.redis_prefix)
+            RedisThreadLocks(stores.redis.client, stores.settings.redis_prefix), stores.redis
         )
     else:
         locks = LocalThreadLocks()

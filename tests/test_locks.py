@@ -29,6 +29,7 @@ from checkpointing.locks import (
     RedisThreadLocks,
     ThreadLocks,
 )
+from checkpointing.redis_guard import GuardedRedis
 
 
 async def redis_locks(url: str) -> tuple[RedisThreadLocks, str]:
@@ -252,7 +253,7 @@ async def test_redis_down_falls_back_to_in_process_locks() -> None:
     from redis.asyncio import Redis
 
     dead = RedisThreadLocks(Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2))
-    locks = FallbackThreadLocks(dead, retry_s=60)
+    locks = FallbackThreadLocks(dead, GuardedRedis(dead.client, first_backoff_s=60))
     lease = await locks.acquire("t", ttl_s=10, mode="wait")
     assert locks.degraded
     with pytest.raises(Busy):
@@ -264,8 +265,9 @@ async def test_redis_down_falls_back_to_in_process_locks() -> None:
 async def test_fallback_recovers_when_redis_returns(redis_url: str) -> None:
     locks, prefix = await redis_locks(redis_url)
     now = [0.0]
-    fallback = FallbackThreadLocks(locks, retry_s=5, clock=lambda: now[0])
-    fallback._down_until = 5.0  # as after a failure at t=0
+    breaker = GuardedRedis(locks.client, first_backoff_s=5, clock=lambda: now[0])
+    fallback = FallbackThreadLocks(locks, breaker)
+    breaker.trip(ConnectionError("down"))  # as after a failure at t=0
     try:
         lease = await fallback.acquire("t", ttl_s=10, mode="wait")
         assert not await locks.client.exists(locks.key("t", "lock"))  # in-process while down
