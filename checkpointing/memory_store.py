@@ -10,7 +10,6 @@ desc, id asc), so they agree.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from checkpointing.sql import Database, Tx
-from core.embeddings import DIM, EMBEDDING_EXECUTOR, Embedder, shared_embedder
+from core.embeddings import DIM, EMBEDDING_THREAD, Embedder, shared_embedder
 from core.facts import Fact
 
 log = logging.getLogger("esquadra.memory")
@@ -49,14 +48,12 @@ class FactEmbedder:
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Rows of L2-normalised float32 vectors, one per text."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(EMBEDDING_EXECUTOR, self._embed, list(texts))
+        return await EMBEDDING_THREAD.run(self._embed, list(texts))
 
     @staticmethod
     def backlog() -> int:
         """Calls waiting for the embedding thread (routing's and ours)."""
-        queue = getattr(EMBEDDING_EXECUTOR, "_work_queue", None)  # stdlib internals, read-only
-        return queue.qsize() if queue is not None else 0
+        return EMBEDDING_THREAD.backlog
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._embedder is None:  # loading the model is CPU work too: on the same thread

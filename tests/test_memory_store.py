@@ -17,7 +17,7 @@ from checkpointing import open_stores
 from checkpointing.memory_pipeline import open_fact_store
 from checkpointing.memory_store import MAX_EMBEDDING_BACKLOG, FactEmbedder, FactStore, rank
 from checkpointing.migrations import FACT_DIM
-from core.embeddings import DIM, EMBEDDING_EXECUTOR
+from core.embeddings import DIM, EMBEDDING_THREAD
 from core.facts import Fact
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
@@ -140,7 +140,7 @@ async def test_recall_under_embedding_backlog_gives_the_newest_facts_without_wai
     for i, (kind, text) in enumerate(KINDS_AND_TEXTS):
         await add(store, owner, [Fact(kind, text)], T0 + timedelta(minutes=i), f"m{i}")
     release = threading.Event()
-    blockers = [EMBEDDING_EXECUTOR.submit(release.wait, 10) for _ in range(6)]
+    blockers = [EMBEDDING_THREAD.submit(release.wait, 10) for _ in range(6)]
     try:
         assert store.embedder.backlog() > MAX_EMBEDDING_BACKLOG
         recalled = await asyncio.wait_for(store.recall(owner, "imposto do simples?", 2), 1)
