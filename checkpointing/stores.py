@@ -109,13 +109,67 @@ async def _open(settings: Settings, stack: AsyncExitStack) -> Stores:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     path = settings.data_dir / SQLITE_FILE
+    await asyncio.to_thread(_adopt_legacy_checkpoints, settings.data_dir)
     conn = await stack.enter_async_context(sqlite_connection(path))
     db = SqliteDatabase(conn)
     await migrate(db)
+    await _import_legacy_tables(db, conn, settings.data_dir)
     saver_conn = await stack.enter_async_context(sqlite_connection(path))
     checkpointer = AsyncSqliteSaver(saver_conn)
     await checkpointer.setup()
     return Stores(settings, db, checkpointer, redis)
+
+
+# Before one file, the embedded default kept three: conversations, identity and facts.
+_LEGACY_CHECKPOINTS = "checkpoints.sqlite"
+_LEGACY_TABLES = {
+    "identity.sqlite": {
+        "users": "user_id, created_at, active_thread, merged_into",
+        "identities": "channel, sender_id, user_id, linked_at",
+    },
+    "memory.sqlite": {
+        "user_facts": "id, user_id, kind, text, embedding, source_thread, source_message_hash, "
+        "created_at, superseded_at",
+    },
+}
+
+
+def _adopt_legacy_checkpoints(data_dir: Path) -> None:
+    """A data dir from before the single file: its conversations file becomes the one file
+    (renamed with its WAL, before anything opens it), so no conversation is left behind."""
+    target, legacy = data_dir / SQLITE_FILE, data_dir / _LEGACY_CHECKPOINTS
+    if target.exists() or not legacy.exists():
+        return
+    for suffix in ("-wal", "-shm", ""):
+        source = legacy.with_name(legacy.name + suffix)
+        if source.exists():
+            source.rename(target.with_name(target.name + suffix))
+
+
+async def _import_legacy_tables(db: SqliteDatabase, conn: Any, data_dir: Path) -> None:
+    """Copy identity and facts from the old separate files into the one file, once; the old
+    files are renamed `*.imported` (kept, not deleted)."""
+    for name, tables in _LEGACY_TABLES.items():
+        legacy = data_dir / name
+        if not await asyncio.to_thread(legacy.exists):
+            continue
+        await conn.execute("ATTACH DATABASE ? AS legacy", (str(legacy),))
+        try:
+            async with db.transaction() as tx:
+                for table, columns in tables.items():
+                    found = await tx.fetchone(
+                        "SELECT 1 FROM legacy.sqlite_master WHERE type = 'table' AND name = %s",
+                        (table,),
+                    )
+                    if found is None:
+                        continue
+                    await tx.execute(
+                        f"INSERT OR IGNORE INTO main.{table} ({columns}) "
+                        f"SELECT {columns} FROM legacy.{table}"
+                    )
+        finally:
+            await conn.execute("DETACH DATABASE legacy")
+        await asyncio.to_thread(legacy.rename, legacy.with_name(name + ".imported"))
 
 
 async def _postgres_checkpointer(pool: Any) -> BaseCheckpointSaver:
