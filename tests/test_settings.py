@@ -64,3 +64,9 @@ def test_every_variable_is_described() -> None:
     names = {name for name, _, meaning in describe_variables() if meaning}
     assert {"DATABASE_URL", "REDIS_URL", "ESQUADRA_REDIS_PREFIX", "ESQUADRA_CACHE_DIR"} <= names
     assert {"OPENAI_API_KEY", "LANGSMITH_TRACING"} <= names
+
+
+def test_the_readme_lists_every_variable() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [name for name, _, _ in describe_variables() if f"`{name}`" not in readme]
+    assert not missing, f"README.md does not list {missing}"
