@@ -90,12 +90,6 @@ class LocalFences:
         yield
 
 
-_CREATE = """
-CREATE TABLE IF NOT EXISTS thread_fences (
-    thread_id text PRIMARY KEY,
-    token bigint NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
-)"""
 # The two-key form: a key space apart from the one-key advisory locks of the other stores.
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('esquadra_fence'), hashtext(%s))"
 _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('esquadra_fence'), hashtext(%s))"
@@ -110,7 +104,8 @@ _CHECK = "SELECT 1 FROM thread_fences WHERE thread_id = %s AND token = %s"
 
 
 class PostgresFences:
-    """The `thread_fences` table, through the SQL seam (`checkpointing/sql.py`).
+    """The `thread_fences` table (created by `checkpointing/migrations.py`), through the SQL
+    seam (`checkpointing/sql.py`).
 
     A fenced write holds one connection of this pool while the saver's write takes another.
     If both come from the same pool, N writes holding N connections while each waits for one
@@ -122,23 +117,18 @@ class PostgresFences:
     keeps fences from taking every connection its other users need.
     """
 
-    def __init__(self, db: PostgresDatabase | Any, *, max_holders: int | None = None) -> None:
-        # A bare psycopg pool is accepted too (tests/test_schema_setup.py passes one).
-        self.db = db if isinstance(db, PostgresDatabase) else PostgresDatabase(db)
-        self.max_holders = max_holders or max(1, self.db.pool.max_size - 1)
+    def __init__(self, db: PostgresDatabase, *, max_holders: int | None = None) -> None:
+        self.db = db
+        self.max_holders = max_holders or max(1, db.pool.max_size - 1)
         self._holders = asyncio.Semaphore(self.max_holders)
-
-    async def setup(self) -> None:
-        async with self.db.transaction() as tx:
-            # Workers starting together must not race on CREATE TABLE (catalog unique violation).
-            await tx.execute("SELECT pg_advisory_xact_lock(hashtext('esquadra_fences'))")
-            await tx.execute(_CREATE)
 
     async def advance(self, thread_id: str, token: int) -> int:
         async with self._holders, self.db.transaction() as tx:
             await tx.execute(_LOCK, (thread_id,))  # waits for in-flight fenced writes
-            row: Any = await tx.fetchone(_ADVANCE, (thread_id, token))  # always one row
-        return int(row["token"] if isinstance(row, Mapping) else row[0])
+            row = await tx.fetchone(_ADVANCE, (thread_id, token))
+        if row is None:  # INSERT … RETURNING returns the row it wrote
+            raise RuntimeError(f"thread_fences: no row returned for {thread_id}")
+        return int(row[0])
 
     @asynccontextmanager
     async def hold(self, thread_id: str, token: int) -> AsyncIterator[None]:

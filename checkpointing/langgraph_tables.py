@@ -18,15 +18,19 @@ after pruning):
   the checkpoint uses, and versions sort as text in write order (`get_next_version` pads them);
 - no graph of ours uses `DeltaChannel` (whose state would need the pruned ancestors' writes).
 
-The backend is the caller's to say (`checkpoint_tables("postgres", saver)`), as the factory's
-`describe_backend` names it; `backend_of` guesses from the saver's class for callers that do not.
+Statements run through the SQL seam (`checkpointing/sql.py`): the service's `stores.db` is on
+the checkpointer's database (the Postgres pool, or the SQLite file the saver also opens). The
+backend is the caller's to say (`checkpoint_tables(stores.backend, stores.db)`); `tables_of`
+serves callers that only have a saver, through its public `conn` (and SQLite's `lock`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -86,12 +90,12 @@ DELETE FROM checkpoints WHERE rowid IN (
     SELECT rowid FROM (
         SELECT rowid, row_number() OVER (
             PARTITION BY checkpoint_ns ORDER BY checkpoint_id DESC) AS rn
-        FROM checkpoints WHERE thread_id = :thread)
-    WHERE rn > :keep)
+        FROM checkpoints WHERE thread_id = %s)
+    WHERE rn > %s)
 """
 _SQLITE_WRITES = """
 DELETE FROM writes
-WHERE thread_id = :thread AND checkpoint_id < (
+WHERE thread_id = %s AND checkpoint_id < (
     SELECT min(c.checkpoint_id) FROM checkpoints c
     WHERE c.thread_id = writes.thread_id AND c.checkpoint_ns = writes.checkpoint_ns)
 """
@@ -109,92 +113,83 @@ class Pruned:
     blobs: int
 
 
-class CheckpointTables(Protocol):
-    backend: Backend
+class CheckpointTables:
+    """LangGraph's tables of one backend, through a `Database` on the checkpointer's database."""
 
-    async def prune(self, thread_id: str, keep: int) -> Pruned:
-        """Delete all but the newest `keep` checkpoints of the thread (and what only they used)."""
-        ...
-
-    async def count(self, thread_id: str) -> dict[str, int]:
-        """Rows of the thread in each table."""
-        ...
-
-
-class PostgresTables:
-    """`checkpoints`, `checkpoint_writes`, `checkpoint_blobs`, through the SQL seam (any pool on
-    the checkpointer's database)."""
-
-    backend: Backend = "postgres"
-
-    def __init__(self, db: Database) -> None:
+    def __init__(self, backend: Backend, db: Database) -> None:
+        self.backend = backend
         self.db = db
 
     async def prune(self, thread_id: str, keep: int) -> Pruned:
+        """Delete all but the newest `keep` checkpoints of the thread (and what only they used)."""
         async with self.db.transaction() as tx:
+            if self.backend == "sqlite":
+                checkpoints = await tx.execute(_SQLITE_CHECKPOINTS, (thread_id, keep))
+                return Pruned(checkpoints, await tx.execute(_SQLITE_WRITES, (thread_id,)), 0)
             checkpoints = await tx.execute(_PG_CHECKPOINTS, (thread_id, thread_id, keep))
             writes = await tx.execute(_PG_WRITES, (thread_id,))
             blobs = await tx.execute(_PG_BLOBS, (thread_id, thread_id))
         return Pruned(checkpoints, writes, blobs)
 
     async def count(self, thread_id: str) -> dict[str, int]:
+        """Rows of the thread in each table."""
         counts = {}
         async with self.db.transaction() as tx:
-            for table in COLUMNS["postgres"]:
-                sql = f"SELECT count(*) AS n FROM {table} WHERE thread_id = %s"
-                counts[table] = _first(await tx.fetchone(sql, (thread_id,)))
+            for table in COLUMNS[self.backend]:
+                sql = f"SELECT count(*) FROM {table} WHERE thread_id = %s"
+                row = await tx.fetchone(sql, (thread_id,))
+                counts[table] = int(row[0]) if row is not None else 0
         return counts
 
 
-class SqliteTables:
-    """`checkpoints` and `writes` on the SQLite saver's own connection, under the lock its
-    writes take (one aiosqlite connection must not interleave transactions)."""
+def checkpoint_tables(backend: str, db: Database) -> CheckpointTables | None:
+    """The checkpoint tables on `db`, for a checkpointer opened as `backend` ("postgres",
+    "sqlite"); `None` for anything else ("memory" keeps no tables)."""
+    if backend == "postgres":
+        return CheckpointTables("postgres", db)
+    if backend == "sqlite":
+        return CheckpointTables("sqlite", db)
+    return None
 
-    backend: Backend = "sqlite"
+
+def tables_of(saver: BaseCheckpointSaver) -> CheckpointTables | None:
+    """The tables of a saver whose opener did not say which backend it is (prefer
+    `checkpoint_tables`): its public `conn`, and on SQLite the `lock` its own writes take."""
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    if isinstance(saver, AsyncPostgresSaver):
+        return CheckpointTables("postgres", PostgresDatabase(saver.conn))
+    if isinstance(saver, AsyncSqliteSaver):
+        return CheckpointTables("sqlite", _SaverConnection(saver.conn, saver.lock))
+    return None
+
+
+class _SaverConnection:
+    """A `Database` on the SQLite saver's own connection: under the saver's lock (one aiosqlite
+    connection must not interleave transactions), committed the way the saver commits."""
+
+    dialect = "sqlite"
 
     def __init__(self, conn: Any, lock: asyncio.Lock) -> None:
         self.conn = conn
         self.lock = lock
 
-    async def prune(self, thread_id: str, keep: int) -> Pruned:
-        params = {"thread": thread_id, "keep": keep}
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
         async with self.lock:
-            checkpoints = (await self.conn.execute(_SQLITE_CHECKPOINTS, params)).rowcount
-            writes = (await self.conn.execute(_SQLITE_WRITES, params)).rowcount
+            try:
+                yield self
+            except BaseException:
+                await self.conn.rollback()
+                raise
             await self.conn.commit()
-        return Pruned(checkpoints, writes, 0)
 
-    async def count(self, thread_id: str) -> dict[str, int]:
-        counts = {}
-        for table in COLUMNS["sqlite"]:
-            cursor = await self.conn.execute(
-                f"SELECT count(*) FROM {table} WHERE thread_id = ?", (thread_id,)
-            )
-            counts[table] = _first(await cursor.fetchone())
-        return counts
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cursor = await self.conn.execute(sql.replace("%s", "?"), tuple(params))
+        return int(cursor.rowcount)
 
-
-def checkpoint_tables(backend: str | None, saver: Any) -> CheckpointTables | None:
-    """The tables behind `saver`, opened as `backend` ("postgres", "sqlite"; anything else,
-    e.g. "memory", has no tables). Uses the savers' public `conn` (and SQLite's `lock`)."""
-    if backend == "postgres":
-        return PostgresTables(PostgresDatabase(saver.conn))
-    if backend == "sqlite":
-        return SqliteTables(saver.conn, saver.lock)
-    return None
-
-
-def backend_of(saver: BaseCheckpointSaver) -> Backend | None:
-    """The backend of a saver whose opener did not say (prefer passing it explicitly)."""
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    if isinstance(saver, AsyncPostgresSaver):
-        return "postgres"
-    if isinstance(saver, AsyncSqliteSaver):
-        return "sqlite"
-    return None
-
-
-def _first(row: Any) -> int:
-    return int(next(iter(row.values())) if isinstance(row, dict) else row[0])
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        cursor = await self.conn.execute(sql.replace("%s", "?"), tuple(params))
+        row = await cursor.fetchone()
+        return tuple(row) if row is not None else None

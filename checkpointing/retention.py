@@ -18,7 +18,7 @@ import asyncio
 import logging
 from typing import Any
 
-from checkpointing.langgraph_tables import Pruned, backend_of, checkpoint_tables
+from checkpointing.langgraph_tables import CheckpointTables, Pruned, tables_of
 
 __all__ = ["CheckpointPruner", "Pruned"]
 
@@ -28,8 +28,9 @@ log = logging.getLogger("esquadra.retention")
 class CheckpointPruner:
     """Prunes the checkpointer's own tables (Postgres or SQLite; the memory saver is skipped).
 
-    `backend` is how the checkpointer was opened (`describe_backend`); without it, it is guessed
-    from the saver's class. The statements themselves are in `checkpointing/langgraph_tables.py`.
+    `tables` is where the checkpointer keeps them (`checkpoint_tables(stores.backend,
+    stores.db)`); without it, they are found from the saver (`tables_of`). The statements
+    themselves are in `checkpointing/langgraph_tables.py`.
     """
 
     def __init__(
@@ -38,12 +39,12 @@ class CheckpointPruner:
         keep: int,
         *,
         every_turns: int | None = None,
-        backend: str | None = None,
+        tables: CheckpointTables | None = None,
     ) -> None:
         self.keep = keep
         # A turn writes ~3 checkpoints; pruning every keep/4 turns caps a thread near 1.75 K rows.
         self.every_turns = every_turns or max(1, keep // 4)
-        self.tables = checkpoint_tables(backend or backend_of(checkpointer), checkpointer)
+        self.tables = tables if tables is not None else tables_of(checkpointer)
         self._turns: dict[str, int] = {}
         self._pending: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()

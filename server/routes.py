@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
+from core.settings import Settings
 from nodes.routing import HistoryTurn
 from server.chat import ChatEvent, ChatService, ChatTurn
 from server.errors import ApiError
@@ -29,7 +30,6 @@ from server.schemas import (
     ScoredAgent,
     ThreadView,
 )
-from server.settings import Settings
 
 _ERRORS = {
     400: ResponseSpec(ErrorBody, description="Invalid request: `{code, message}`."),
@@ -65,11 +65,17 @@ _ERRORS = {
 async def chat(
     data: JSONBody[ChatRequest], request: Request[Any, Any, Any], state: State
 ) -> Response[Any]:
+    # Arrival, first thing: the thread's queue follows it, not when the look-ups below finish.
+    arrived_at = time.time()
     message = _checked_text(data.message, state.settings, "message")
     service: ChatService = state.chat
     turn = await service.prepare(
         ChatTurn(
-            message=message, thread_id=data.thread_id, user_id=data.user_id, channel=data.channel
+            message=message,
+            thread_id=data.thread_id,
+            user_id=data.user_id,
+            channel=data.channel,
+            arrived_at=arrived_at,
         )
     )
     if _wants_json(request):

@@ -53,6 +53,7 @@ class ThreadMessage(msgspec.Struct, omit_defaults=True):
     content: str
     agent: str | None
     interrupted: bool = False  # only present (true) on a reply cut short by a newer message
+    pending: bool = False  # only present (true) on a message whose turn has not finished
 
 
 class MergedReply(msgspec.Struct):

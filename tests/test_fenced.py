@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import store_settings
 from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres import PostgresSaver
@@ -20,8 +21,10 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from checkpointing import open_checkpointer
+from checkpointing import open_stores
 from checkpointing.fenced import FENCE_KEY, FencedSaver, FenceRejected, LocalFences, PostgresFences
+from checkpointing.migrations import migrate
+from checkpointing.sql import PostgresDatabase, postgres_pool
 from graphs.schema import Sessions
 from server.gate import open_gate
 
@@ -47,8 +50,8 @@ def test_fenced_saver_is_not_a_subclass_of_any_concrete_saver() -> None:
 async def test_no_attribute_of_ours_shadows_a_private_member_of_the_inner_saver(
     tmp_path: Path,
 ) -> None:
-    async with open_checkpointer(None, tmp_path) as sqlite_saver:
-        for inner in (InMemorySaver(), sqlite_saver):
+    async with open_stores(store_settings(None, tmp_path)) as stores:
+        for inner in (InMemorySaver(), stores.checkpointer):
             fenced = FencedSaver(inner, LocalFences())
             ours = {n for n in set(vars(FencedSaver)) | set(vars(fenced)) if not _is_dunder(n)}
             assert not {n for n in ours if n.startswith("_")}, "FencedSaver has private members"
@@ -178,9 +181,8 @@ def test_with_allowlist_keeps_the_fence() -> None:
 async def test_a_takeover_waits_for_the_write_in_flight_then_refuses_the_old_holder(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    async with open_checkpointer(postgres_url, tmp_path) as saver:
-        fences = PostgresFences(saver.conn)  # type: ignore[attr-defined]
-        await fences.setup()
+    async with open_stores(store_settings(postgres_url, tmp_path)) as stores:
+        fences = PostgresFences(stores.db)  # type: ignore[arg-type]
         old = await fences.advance("inflight", 1)
         async with fences.hold("inflight", old):  # the old holder's write is running
             takeover = asyncio.create_task(fences.advance("inflight", old + 1))
@@ -200,9 +202,12 @@ async def test_concurrent_fenced_writes_do_not_exhaust_a_small_pool(
 ) -> None:
     """Each fenced write holds a connection while the saver's write needs one more: with a
     pool of 3 and 12 writes at once, the bound (pool − 1) keeps one for the saver."""
-    async with open_checkpointer(postgres_url, tmp_path, pool_size=3) as saver:
-        fences = PostgresFences(saver.conn)  # type: ignore[attr-defined]
-        await fences.setup()
+    async with postgres_pool(postgres_url, max_size=3) as pool:
+        db = PostgresDatabase(pool)
+        await migrate(db)
+        saver = AsyncPostgresSaver(pool)
+        await saver.setup()
+        fences = PostgresFences(db)
         assert fences.max_holders == 2
         fenced = FencedSaver(saver, fences)
 
@@ -213,14 +218,15 @@ async def test_concurrent_fenced_writes_do_not_exhaust_a_small_pool(
             await fenced.aput(config, empty_checkpoint(), {}, {})  # type: ignore[arg-type]
 
         await asyncio.wait_for(asyncio.gather(*(write(n) for n in range(12))), 20)
-        assert len([c async for c in saver.alist(None)]) == 12
+        for n in range(12):
+            assert await saver.aget_tuple({"configurable": {"thread_id": f"pool-{n}"}})
 
 
 async def test_open_gate_fences_a_postgres_checkpointer(postgres_url: str, tmp_path: Path) -> None:
-    async with open_checkpointer(postgres_url, tmp_path) as saver:
-        gate, fenced = await open_gate(Sessions(), None, "esquadra-test:", saver)
+    async with open_stores(store_settings(postgres_url, tmp_path)) as stores:
+        gate, fenced = await open_gate(Sessions(), stores)
         try:
-            assert isinstance(fenced, FencedSaver) and fenced.inner is saver
+            assert isinstance(fenced, FencedSaver) and fenced.inner is stores.checkpointer
             assert isinstance(gate.fences, PostgresFences) and fenced.fences is gate.fences
         finally:
             await gate.aclose()

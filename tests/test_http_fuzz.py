@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from live_server import live_server
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 
 json_values = st.recursive(
     st.none()

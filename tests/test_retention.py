@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator
 from datetime import date
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import SQUAD_YAML
+from conftest import SQUAD_YAML, store_settings
 from langchain_core.messages import HumanMessage
 
-from checkpointing import describe_backend, open_checkpointer
-from checkpointing.langgraph_tables import COLUMNS, STATEMENTS, backend_of, checkpoint_tables
+from checkpointing import open_stores
+from checkpointing.langgraph_tables import COLUMNS, STATEMENTS, checkpoint_tables, tables_of
 from checkpointing.retention import CheckpointPruner
+from checkpointing.stores import Stores
 from graphs.compiler import Squad, build_squad
 from graphs.loader import load_spec
 from graphs.state import SquadContext
@@ -40,26 +40,22 @@ def durable_url(request: pytest.FixtureRequest) -> str | None:
     return request.getfixturevalue("postgres_url") if request.param == "postgres" else None
 
 
-@pytest.fixture
-def backend(durable_url: str | None) -> str:
-    return describe_backend(durable_url)
-
-
-async def count_rows(saver: Any, backend: str, thread_id: str) -> dict[str, int]:
-    """Rows of this thread in each of the saver's tables."""
-    tables = checkpoint_tables(backend, saver)
+async def count_rows(stores: Stores, thread_id: str) -> dict[str, int]:
+    """Rows of this thread in each of LangGraph's tables."""
+    tables = checkpoint_tables(stores.backend, stores.db)
     assert tables is not None
     return await tables.count(thread_id)
 
 
 async def test_rows_per_thread_stay_bounded_after_500_messages(
-    squad: Squad, durable_url: str | None, backend: str, tmp_path: Path
+    squad: Squad, durable_url: str | None, tmp_path: Path
 ) -> None:
     thread = "retention-1"
     config = {"configurable": {"thread_id": thread}}
-    async with open_checkpointer(durable_url, tmp_path) as saver:
-        graph = squad.builder.compile(checkpointer=saver)
-        pruner = CheckpointPruner(saver, KEEP, every_turns=EVERY, backend=backend)
+    async with open_stores(store_settings(durable_url, tmp_path)) as stores:
+        graph = squad.builder.compile(checkpointer=stores.checkpointer)
+        tables = checkpoint_tables(stores.backend, stores.db)
+        pruner = CheckpointPruner(stores.checkpointer, KEEP, every_turns=EVERY, tables=tables)
         peak = 0
         for n in range(TURNS):
             # "@max" decides in the rules layer: the test measures storage, not routing.
@@ -67,9 +63,9 @@ async def test_rows_per_thread_stay_bounded_after_500_messages(
             await graph.ainvoke({"messages": [message]}, config, context=CONTEXT)
             pruner.after_turn(thread)  # what SessionRecorder does after every turn
             if n % 50 == 49:
-                peak = max(peak, (await count_rows(saver, backend, thread))["checkpoints"])
+                peak = max(peak, (await count_rows(stores, thread))["checkpoints"])
         await pruner.drain()
-        rows = await count_rows(saver, backend, thread)
+        rows = await count_rows(stores, thread)
         state = await graph.aget_state(config)
         history = [c async for c in graph.aget_state_history(config)]
 
@@ -93,21 +89,22 @@ async def test_rows_per_thread_stay_bounded_after_500_messages(
 
 
 async def test_prune_keeps_exactly_k_and_the_thread_continues(
-    squad: Squad, durable_url: str | None, backend: str, tmp_path: Path
+    squad: Squad, durable_url: str | None, tmp_path: Path
 ) -> None:
     thread = "retention-2"
     config = {"configurable": {"thread_id": thread}}
-    async with open_checkpointer(durable_url, tmp_path) as saver:
-        graph = squad.builder.compile(checkpointer=saver)
+    async with open_stores(store_settings(durable_url, tmp_path)) as stores:
+        graph = squad.builder.compile(checkpointer=stores.checkpointer)
         for n in range(10):
             await graph.ainvoke(
                 {"messages": [HumanMessage(content=f"registra {n + 1}00 de venda hoje")]},
                 config,
                 context=CONTEXT,
             )
-        before = await count_rows(saver, backend, thread)
-        pruned = await CheckpointPruner(saver, 3, backend=backend).prune(thread)
-        after = await count_rows(saver, backend, thread)
+        before = await count_rows(stores, thread)
+        # No `tables`: found from the saver, as a caller with only the checkpointer gets them.
+        pruned = await CheckpointPruner(stores.checkpointer, 3).prune(thread)
+        after = await count_rows(stores, thread)
         assert after["checkpoints"] == 3
         assert pruned.checkpoints == before["checkpoints"] - 3
         # Still a working conversation: the ledger of all ten turns is in the latest state.
@@ -121,21 +118,21 @@ async def test_prune_keeps_exactly_k_and_the_thread_continues(
 # --------------------------------------------------------------------------- table contract
 
 
-async def real_columns(saver: Any, backend: str) -> dict[str, set[str]]:
+async def real_columns(stores: Stores) -> dict[str, set[str]]:
     """Columns of every table in the checkpointer's database, as the database reports them."""
-    if backend == "postgres":
-        async with saver.conn.connection() as conn:
-            cursor = await conn.execute(
+    async with stores.db.transaction() as tx:
+        if stores.backend == "postgres":
+            rows = await tx.fetchall(
                 "SELECT table_name, column_name FROM information_schema.columns "
                 "WHERE table_schema = current_schema()"
             )
-            rows = [(r["table_name"], r["column_name"]) for r in await cursor.fetchall()]
-    else:
-        cursor = await saver.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        rows = []
-        for (table,) in await cursor.fetchall():
-            info = await saver.conn.execute(f"PRAGMA table_info({table})")
-            rows += [(table, column[1]) for column in await info.fetchall()]
+        else:
+            rows = []
+            for (table,) in await tx.fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            ):
+                info = await tx.fetchall(f"PRAGMA table_info({table})")
+                rows += [(table, column[1]) for column in info]
     columns: dict[str, set[str]] = {}
     for table, column in rows:
         columns.setdefault(table, set()).add(column)
@@ -143,13 +140,15 @@ async def real_columns(saver: Any, backend: str) -> dict[str, set[str]]:
 
 
 async def test_langgraph_tables_still_have_the_columns_retention_uses(
-    durable_url: str | None, backend: str, tmp_path: Path
+    durable_url: str | None, tmp_path: Path
 ) -> None:
     """Fails when a LangGraph release renames or drops a table or column the prune statements in
     checkpointing/langgraph_tables.py use (the saver's public `setup()` makes the schema)."""
-    async with open_checkpointer(durable_url, tmp_path) as saver:  # runs saver.setup()
-        real = await real_columns(saver, backend)
-        assert backend_of(saver) == backend
+    async with open_stores(store_settings(durable_url, tmp_path)) as stores:  # saver.setup()
+        real = await real_columns(stores)
+        backend = stores.backend
+        found = tables_of(stores.checkpointer)
+        assert found is not None and found.backend == backend
     package = f"langgraph-checkpoint-{backend} {version(f'langgraph-checkpoint-{backend}')}"
     missing = [
         f"{table}.{column}"

@@ -9,8 +9,9 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from checkpointing.link_codes import LinkCodes, TooManyAttempts
-from checkpointing.redis_guard import GuardedRedis, RedisUnavailable, connect_redis, redis_prefix
+from checkpointing.redis_guard import GuardedRedis, RedisUnavailable
 from checkpointing.sessions import LocalHot
+from checkpointing.stores import connect_redis
 
 
 class FlakyClient:
@@ -115,16 +116,11 @@ async def test_link_codes_in_redis_work_across_instances(redis_url: str) -> None
         await second.aclose()
 
 
-def test_prefix_comes_from_the_environment() -> None:
-    assert redis_prefix({}) == "esquadra:"
-    assert redis_prefix({"ESQUADRA_REDIS_PREFIX": "falachefe:prod:"}) == "falachefe:prod:"
-
-
 async def test_rediss_urls_make_tls_clients() -> None:
     client = connect_redis("rediss://default:secret@example.upstash.io:6379")
     try:
         kwargs = client.connection_pool.connection_kwargs
         assert client.connection_pool.connection_class.__name__ == "SSLConnection"
-        assert kwargs["host"] == "example.upstash.io" and kwargs["socket_timeout"] == 0.5
+        assert kwargs["host"] == "example.upstash.io" and kwargs["socket_connect_timeout"] == 0.5
     finally:
         await client.aclose()
