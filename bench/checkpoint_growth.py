@@ -21,6 +21,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 
 from checkpointing import open_stores
+from checkpointing.langgraph_tables import checkpoint_tables
 from checkpointing.retention import CheckpointPruner
 from core.settings import Settings
 from graphs.compiler import build_squad
@@ -90,7 +91,8 @@ async def run(database_url: str | None, turns: int, keep: int, marks: list[int])
                         )
                     )
             started = time.perf_counter()
-            pruned = await CheckpointPruner(saver, keep).prune(thread)
+            tables = checkpoint_tables(stores.backend, stores.db)
+            pruned = await CheckpointPruner(tables, keep).prune(thread)
             took = (time.perf_counter() - started) * 1000
             print(line(f"after pruning to K={keep}", await measure(saver, thread)))
             print(f"\nprune took {took:.0f} ms and deleted {pruned}")

@@ -20,21 +20,15 @@ after pruning):
 
 Statements run through the SQL seam (`checkpointing/sql.py`): the service's `stores.db` is on
 the checkpointer's database (the Postgres pool, or the SQLite file the saver also opens). The
-backend is the caller's to say (`checkpoint_tables(stores.backend, stores.db)`); `tables_of`
-serves callers that only have a saver, through its public `conn` (and SQLite's `lock`).
+backend is the caller's to say (`checkpoint_tables(stores.backend, stores.db)`).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-
-from checkpointing.sql import Database, PostgresDatabase
+from checkpointing.sql import Database
 
 Backend = Literal["postgres", "sqlite"]
 
@@ -150,46 +144,3 @@ def checkpoint_tables(backend: str, db: Database) -> CheckpointTables | None:
     if backend == "sqlite":
         return CheckpointTables("sqlite", db)
     return None
-
-
-def tables_of(saver: BaseCheckpointSaver) -> CheckpointTables | None:
-    """The tables of a saver whose opener did not say which backend it is (prefer
-    `checkpoint_tables`): its public `conn`, and on SQLite the `lock` its own writes take."""
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    if isinstance(saver, AsyncPostgresSaver):
-        return CheckpointTables("postgres", PostgresDatabase(saver.conn))
-    if isinstance(saver, AsyncSqliteSaver):
-        return CheckpointTables("sqlite", _SaverConnection(saver.conn, saver.lock))
-    return None
-
-
-class _SaverConnection:
-    """A `Database` on the SQLite saver's own connection: under the saver's lock (one aiosqlite
-    connection must not interleave transactions), committed the way the saver commits."""
-
-    dialect = "sqlite"
-
-    def __init__(self, conn: Any, lock: asyncio.Lock) -> None:
-        self.conn = conn
-        self.lock = lock
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Any]:
-        async with self.lock:
-            try:
-                yield self
-            except BaseException:
-                await self.conn.rollback()
-                raise
-            await self.conn.commit()
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cursor = await self.conn.execute(sql.replace("%s", "?"), tuple(params))
-        return int(cursor.rowcount)
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        cursor = await self.conn.execute(sql.replace("%s", "?"), tuple(params))
-        row = await cursor.fetchone()
-        return tuple(row) if row is not None else None

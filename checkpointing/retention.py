@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-from checkpointing.langgraph_tables import CheckpointTables, Pruned, tables_of
+from checkpointing.langgraph_tables import CheckpointTables, Pruned
 
 __all__ = ["CheckpointPruner", "Pruned"]
 
@@ -29,22 +28,17 @@ class CheckpointPruner:
     """Prunes the checkpointer's own tables (Postgres or SQLite; the memory saver is skipped).
 
     `tables` is where the checkpointer keeps them (`checkpoint_tables(stores.backend,
-    stores.db)`); without it, they are found from the saver (`tables_of`). The statements
-    themselves are in `checkpointing/langgraph_tables.py`.
+    stores.db)`; None: nothing to prune). The statements are in
+    `checkpointing/langgraph_tables.py`.
     """
 
     def __init__(
-        self,
-        checkpointer: Any,
-        keep: int,
-        *,
-        every_turns: int | None = None,
-        tables: CheckpointTables | None = None,
+        self, tables: CheckpointTables | None, keep: int, *, every_turns: int | None = None
     ) -> None:
         self.keep = keep
         # A turn writes ~3 checkpoints; pruning every keep/4 turns caps a thread near 1.75 K rows.
         self.every_turns = every_turns or max(1, keep // 4)
-        self.tables = tables if tables is not None else tables_of(checkpointer)
+        self.tables = tables
         self._turns: dict[str, int] = {}
         self._pending: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()

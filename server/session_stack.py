@@ -13,6 +13,7 @@ from typing import Any
 
 from checkpointing.hooks import IdentityService, SessionRecorder
 from checkpointing.identity import IdentityStore
+from checkpointing.langgraph_tables import checkpoint_tables
 from checkpointing.link_codes import LinkCodes
 from checkpointing.redis_guard import GuardedRedis
 from checkpointing.retention import CheckpointPruner
@@ -49,7 +50,7 @@ async def open_session_stack(stores: Stores, config: Sessions) -> AsyncIterator[
     )
     if redis is not None:
         redis.on_recovery(hot.drop_stale)
-    pruner = CheckpointPruner(stores.checkpointer, config.keep_checkpoints)
+    pruner = CheckpointPruner(checkpoint_tables(stores.backend, stores.db), config.keep_checkpoints)
     stack = SessionStack(
         identity=IdentityService(store, hot, LinkCodes(redis, prefix)),
         recorder=SessionRecorder(hot, pruner),

@@ -15,7 +15,7 @@ from conftest import SQUAD_YAML, store_settings
 from langchain_core.messages import HumanMessage
 
 from checkpointing import open_stores
-from checkpointing.langgraph_tables import COLUMNS, STATEMENTS, checkpoint_tables, tables_of
+from checkpointing.langgraph_tables import COLUMNS, STATEMENTS, checkpoint_tables
 from checkpointing.retention import CheckpointPruner
 from checkpointing.stores import Stores
 from graphs.compiler import Squad, build_squad
@@ -55,7 +55,7 @@ async def test_rows_per_thread_stay_bounded_after_500_messages(
     async with open_stores(store_settings(durable_url, tmp_path)) as stores:
         graph = squad.builder.compile(checkpointer=stores.checkpointer)
         tables = checkpoint_tables(stores.backend, stores.db)
-        pruner = CheckpointPruner(stores.checkpointer, KEEP, every_turns=EVERY, tables=tables)
+        pruner = CheckpointPruner(tables, KEEP, every_turns=EVERY)
         peak = 0
         for n in range(TURNS):
             # "@max" decides in the rules layer: the test measures storage, not routing.
@@ -102,8 +102,8 @@ async def test_prune_keeps_exactly_k_and_the_thread_continues(
                 context=CONTEXT,
             )
         before = await count_rows(stores, thread)
-        # No `tables`: found from the saver, as a caller with only the checkpointer gets them.
-        pruned = await CheckpointPruner(stores.checkpointer, 3).prune(thread)
+        tables = checkpoint_tables(stores.backend, stores.db)
+        pruned = await CheckpointPruner(tables, 3).prune(thread)
         after = await count_rows(stores, thread)
         assert after["checkpoints"] == 3
         assert pruned.checkpoints == before["checkpoints"] - 3
@@ -147,8 +147,6 @@ async def test_langgraph_tables_still_have_the_columns_retention_uses(
     async with open_stores(store_settings(durable_url, tmp_path)) as stores:  # saver.setup()
         real = await real_columns(stores)
         backend = stores.backend
-        found = tables_of(stores.checkpointer)
-        assert found is not None and found.backend == backend
     package = f"langgraph-checkpoint-{backend} {version(f'langgraph-checkpoint-{backend}')}"
     missing = [
         f"{table}.{column}"
