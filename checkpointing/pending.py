@@ -60,27 +60,23 @@ class PendingTurns:
         """Record this turn's message; the thread's previous turn if it never finished."""
         row: tuple | None
         values = (thread_id, turn_id, message, user_id, channel, utcnow())
-        async with self.db.transaction() as tx:
-            if tx.dialect == "postgres":
-                row = await tx.fetchone(_BEGIN_PG, (thread_id, *values))
-            else:
+        if self.db.dialect == "postgres":  # one statement: atomic without BEGIN/COMMIT
+            row = await self.db.fetchone(_BEGIN_PG, (thread_id, *values))
+        else:
+            async with self.db.transaction() as tx:
                 row = await tx.fetchone(_SELECT, (thread_id,))
                 await tx.execute(_UPSERT_LITE, values)
         return _pending(thread_id, row)
 
     async def finish(self, thread_id: str, turn_id: str) -> None:
         """The turn's checkpoint is written: its row is no longer needed."""
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "DELETE FROM pending_turns WHERE thread_id = %s AND turn_id = %s",
-                (thread_id, turn_id),
-            )
+        await self.db.execute(
+            "DELETE FROM pending_turns WHERE thread_id = %s AND turn_id = %s", (thread_id, turn_id)
+        )
 
     async def get(self, thread_id: str) -> PendingTurn | None:
         """The turn on this thread that has not finished (running now, or cut by a crash)."""
-        async with self.db.transaction() as tx:
-            row = await tx.fetchone(_SELECT, (thread_id,))
-        return _pending(thread_id, row)
+        return _pending(thread_id, await self.db.fetchone(_SELECT, (thread_id,)))
 
 
 def _pending(thread_id: str, row: tuple | None) -> PendingTurn | None:

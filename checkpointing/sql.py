@@ -40,6 +40,14 @@ class Database(Protocol):
         """An async context manager yielding a `Tx`; rolled back if the block raises."""
         ...
 
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement, atomic on its own (no BEGIN/COMMIT round trips); rows changed."""
+        ...
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """One statement, atomic on its own; its first row."""
+        ...
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -95,6 +103,14 @@ class PostgresDatabase:
         async with self.pool.connection() as conn, conn.transaction():
             yield _PgTx(conn)
 
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self.pool.connection() as conn:  # autocommit: the statement is atomic
+            return await _PgTx(conn).execute(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        async with self.pool.connection() as conn:
+            return await _PgTx(conn).fetchone(sql, params)
+
 
 class _SqliteTx:
     dialect: Dialect = "sqlite"
@@ -135,6 +151,14 @@ class SqliteDatabase:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self._lock:  # autocommit connection: the statement is atomic
+            return await _SqliteTx(self.conn).execute(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        async with self._lock:
+            return await _SqliteTx(self.conn).fetchone(sql, params)
 
 
 @asynccontextmanager
