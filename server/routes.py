@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
+from core.ids import check_id
 from nodes.routing import HistoryTurn
 from server.chat import ChatEvent, ChatService, ChatTurn
 from server.errors import ApiError
@@ -28,13 +29,16 @@ from server.schemas import (
     Readiness,
     ScoredAgent,
     ThreadView,
+    refuse_deep_json,
 )
 from server.settings import Settings
 
-_ERRORS = {
-    400: ResponseSpec(ErrorBody, description="Invalid request: `{code, message}`."),
-    404: ResponseSpec(ErrorBody, description="Unknown thread."),
-}
+_INVALID = ResponseSpec(
+    ErrorBody,
+    description="Invalid request: `{code, message}` (`invalid_json`, `invalid_request`, "
+    "`invalid_id`, `empty_message`, …).",
+)
+_ERRORS = {400: _INVALID, 404: ResponseSpec(ErrorBody, description="Unknown thread.")}
 
 
 @post(
@@ -59,8 +63,10 @@ _ERRORS = {
             "policy is `reject`.",
         ),
         502: ResponseSpec(ErrorBody, description="Model provider failed."),
+        504: ResponseSpec(ErrorBody, description="Model provider timed out."),
     },
     status_code=200,
+    before_request=refuse_deep_json,
 )
 async def chat(
     data: JSONBody[ChatRequest], request: Request[Any, Any, Any], state: State
@@ -90,11 +96,14 @@ async def chat(
     summary="Which agent would answer this message",
     description="Runs the routing layers only (no reply). `history` wins over `thread_id`; "
     "with only `thread_id`, the thread's stored conversation is the history.",
-    responses=_ERRORS,
+    responses={400: _INVALID},
     status_code=200,
+    before_request=refuse_deep_json,
 )
 async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyReply:
     text = _checked_text(data.text, state.settings, "text")
+    if data.thread_id is not None:
+        check_id(data.thread_id, "thread_id")
     service: ChatService = state.chat
     started = time.perf_counter()
     if data.history is not None:
@@ -118,7 +127,7 @@ async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyRep
 @get("/v1/threads/{thread_id:str}", summary="A thread's messages", responses=_ERRORS)
 async def get_thread(thread_id: FromPath[str], state: State) -> ThreadView:
     service: ChatService = state.chat
-    messages = await service.thread_messages(thread_id)
+    messages = await service.thread_messages(check_id(thread_id, "thread_id"))
     if messages is None:
         raise ApiError(404, "thread_not_found", f"Conversa '{thread_id}' não encontrada.")
     return ThreadView(thread_id=thread_id, messages=messages)  # type: ignore[arg-type]

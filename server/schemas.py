@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
 import msgspec
+from litestar import Request
 
-ThreadId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+from core.ids import MAX_ID_CHARS
+from server.errors import ApiError
+
+# Ids are checked by `core.ids.check_id` (handlers and `ChatService.prepare`); the bounds here
+# only document them in the OpenAPI schema. Thread ids are also URL- and header-safe (they go
+# back in `X-Thread-Id`), hence their narrower alphabet.
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
+ThreadId = Annotated[str, msgspec.Meta(pattern=rf"^[A-Za-z0-9._:-]{{1,{MAX_ID_CHARS}}}$")]
 Channel = Literal["web", "whatsapp", "api", "cli"]
 
 
@@ -14,7 +23,7 @@ class ChatRequest(msgspec.Struct, forbid_unknown_fields=True):
     # Length is checked by the handler so the error can say, in Portuguese, what to change.
     message: str
     thread_id: ThreadId | None = None
-    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    user_id: Id | None = None
     channel: Channel = "api"
 
 
@@ -107,3 +116,38 @@ class ClassifyReply(msgspec.Struct):
     confidence: float
     candidates: list[ScoredAgent]
     latency_ms: float
+
+
+# JSON bodies nest a few levels (a history item in a list in an object). msgspec decodes an
+# untyped body (Litestar's `request.json()`, before the struct is built) recursively: ~1,000
+# levels end in a RecursionError, so deep bodies are refused before they are decoded.
+MAX_JSON_DEPTH = 32
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the arrays/objects in `body` nest deeper than `limit` (brackets inside strings do
+    not count). Fewer brackets than the limit cannot nest deeper: those bodies are not scanned."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _JSON_TOKEN.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+async def refuse_deep_json(request: Request[Any, Any, Any]) -> None:
+    """`before_request` hook of the routes with a JSON body: 400 `invalid_json` when too deep."""
+    if json_depth_exceeds(await request.body()):
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"O corpo da requisição não é um JSON aceito: passa de {MAX_JSON_DEPTH} níveis de "
+            "listas e objetos aninhados.",
+        )
