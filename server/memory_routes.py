@@ -5,13 +5,12 @@ from __future__ import annotations
 import msgspec
 from litestar import delete, get
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from checkpointing.memory_pipeline import MemoryService
 from core.ids import check_id, parse_fact_id
 from server.errors import ApiError
-from server.schemas import ErrorBody
+from server.schemas import ErrorBody, response_spec
 
 
 class FactView(msgspec.Struct):
@@ -35,7 +34,7 @@ def _fact_not_found(fact_id: str) -> ApiError:
     "/v1/users/{user_id:str}/memory",
     summary="Facts the squad remembers about this user's business",
     description="Only current facts: one told later supersedes an older one of the same kind.",
-    responses={400: ResponseSpec(ErrorBody, description="`invalid_id`.")},
+    responses={400: response_spec(ErrorBody, description="`invalid_id`.")},
 )
 async def list_memory(user_id: FromPath[str], state: State) -> MemoryReply:
     memory: MemoryService = state.memory
@@ -60,8 +59,8 @@ async def list_memory(user_id: FromPath[str], state: State) -> MemoryReply:
     summary="Forget one fact",
     status_code=204,
     responses={
-        400: ResponseSpec(ErrorBody, description="`invalid_id`."),
-        404: ResponseSpec(ErrorBody, description="`fact_not_found`."),
+        400: response_spec(ErrorBody, description="`invalid_id`."),
+        404: response_spec(ErrorBody, description="`fact_not_found`."),
     },
 )
 async def forget_fact(user_id: FromPath[str], fact_id: FromPath[str], state: State) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
@@ -30,15 +31,44 @@ from server.schemas import (
     ScoredAgent,
     ThreadView,
     refuse_deep_json,
+    response_spec,
 )
 from server.settings import Settings
 
-_INVALID = ResponseSpec(
+_INVALID = response_spec(
     ErrorBody,
     description="Invalid request: `{code, message}` (`invalid_json`, `invalid_request`, "
     "`invalid_id`, `empty_message`, …).",
 )
-_ERRORS = {400: _INVALID, 404: ResponseSpec(ErrorBody, description="Unknown thread.")}
+_ERRORS = {400: _INVALID, 404: response_spec(ErrorBody, description="Unknown thread.")}
+
+
+# One Server-Sent Event (Open API before 3.2: `schema` describes each event of the stream).
+_SSE_EVENT = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["event", "data"],
+    properties={
+        "event": Schema(
+            type=OpenAPIType.STRING, enum=["route", "token", "done", "error", "merged"]
+        ),
+        "data": Schema(type=OpenAPIType.STRING, content_media_type="application/json"),
+    },
+    description="`route`, `token`…, then `done` or `error` (always last); or only `merged`.",
+)
+
+
+@dataclass
+class _ChatOperation(Operation):
+    """`POST /v1/chat` answers 200 with an event stream, or JSON on `Accept: application/json`:
+    Litestar documents one media type per status, so the stream is added here."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {
+                "text/event-stream": OpenAPIMediaType(schema=_SSE_EVENT),
+                **(ok.content or {}),
+            }
 
 
 @post(
@@ -52,21 +82,22 @@ _ERRORS = {400: _INVALID, 404: ResponseSpec(ErrorBody, description="Unknown thre
         "turn comes as one object."
     ),
     responses={
-        200: ResponseSpec(ChatReply, description="JSON reply (Accept: application/json)."),
-        202: ResponseSpec(
+        200: response_spec(ChatReply, description="JSON reply (Accept: application/json)."),
+        202: response_spec(
             MergedReply, description="JSON mode: merged into another request's turn."
         ),
         **_ERRORS,
-        409: ResponseSpec(
+        409: response_spec(
             ErrorBody,
             description="`thread_busy`: the thread is still answering and the channel's "
             "policy is `reject`.",
         ),
-        502: ResponseSpec(ErrorBody, description="Model provider failed."),
-        504: ResponseSpec(ErrorBody, description="Model provider timed out."),
+        502: response_spec(ErrorBody, description="Model provider failed."),
+        504: response_spec(ErrorBody, description="Model provider timed out."),
     },
     status_code=200,
     before_request=refuse_deep_json,
+    operation_class=_ChatOperation,
 )
 async def chat(
     data: JSONBody[ChatRequest], request: Request[Any, Any, Any], state: State
@@ -141,7 +172,7 @@ async def healthz() -> Health:
 @get(
     "/readyz",
     summary="Database, Redis and config are ready",
-    responses={503: ResponseSpec(Readiness, description="Something is not reachable.")},
+    responses={503: response_spec(Readiness, description="Something is not reachable.")},
 )
 async def readyz(state: State) -> Response[Readiness]:
     readiness = await check_readiness(state)

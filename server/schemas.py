@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request
+from litestar.openapi.datastructures import ResponseSpec
 
 from core.ids import MAX_ID_CHARS
 from server.errors import ApiError
@@ -116,6 +117,12 @@ class ClassifyReply(msgspec.Struct):
     confidence: float
     candidates: list[ScoredAgent]
     latency_ms: float
+
+
+def response_spec(data: type[Any], description: str) -> ResponseSpec:
+    """A documented response. Without Litestar's generated examples: they are random, a new
+    set at every start, and show clients values no route ever returns."""
+    return ResponseSpec(data, description=description, generate_examples=False)
 
 
 # JSON bodies nest a few levels (a history item in a list in an object). msgspec decodes an

@@ -7,7 +7,6 @@ import re
 import msgspec
 from litestar import get, post
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from checkpointing.hooks import IdentityService, InvalidLinkCode
@@ -15,7 +14,7 @@ from checkpointing.identity import UnknownUser, UserView
 from checkpointing.link_codes import TooManyAttempts
 from core.ids import check_id
 from server.errors import ApiError
-from server.schemas import Channel, ErrorBody, Id, refuse_deep_json
+from server.schemas import Channel, ErrorBody, Id, refuse_deep_json, response_spec
 
 _CODE = re.compile(r"^\d{6}$")
 
@@ -49,10 +48,10 @@ class RedeemRequest(msgspec.Struct, forbid_unknown_fields=True):
     code: str
 
 
-_INVALID = ResponseSpec(
+_INVALID = response_spec(
     ErrorBody, description="Invalid request, id or link code: `{code, message}`."
 )
-_ERRORS = {400: _INVALID, 404: ResponseSpec(ErrorBody, description="Unknown user.")}
+_ERRORS = {400: _INVALID, 404: response_spec(ErrorBody, description="Unknown user.")}
 
 
 @get(
@@ -86,7 +85,7 @@ async def create_link_code(user_id: FromPath[str], state: State) -> LinkCodeRepl
 @post(
     "/v1/link",
     summary="Link this channel's sender to a user with a one-time code",
-    responses={400: _INVALID, 429: ResponseSpec(ErrorBody, description="Too many wrong codes.")},
+    responses={400: _INVALID, 429: response_spec(ErrorBody, description="Too many wrong codes.")},
     status_code=200,
     before_request=refuse_deep_json,
 )
