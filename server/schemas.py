@@ -13,8 +13,9 @@ from core.ids import MAX_ID_CHARS
 from server.errors import ApiError
 
 # Ids are checked by `core.ids.check_id` (handlers and `ChatService.prepare`); the bounds here
-# only document them in the OpenAPI schema. Thread ids are also URL- and header-safe (they go
-# back in `X-Thread-Id`), hence their narrower alphabet.
+# put them in the OpenAPI schema (msgspec checks them too; an error on an id field is an
+# `invalid_id`, see server/errors.py). Thread ids are also URL- and header-safe (they go back
+# in `X-Thread-Id`), hence their narrower alphabet.
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
 ThreadId = Annotated[str, msgspec.Meta(pattern=rf"^[A-Za-z0-9._:-]{{1,{MAX_ID_CHARS}}}$")]
 Channel = Literal["web", "whatsapp", "api", "cli"]
@@ -129,24 +130,26 @@ def response_spec(data: type[Any], description: str) -> ResponseSpec:
 # untyped body (Litestar's `request.json()`, before the struct is built) recursively: ~1,000
 # levels end in a RecursionError, so deep bodies are refused before they are decoded.
 MAX_JSON_DEPTH = 32
-_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# A string ends at its closing quote or at the end of the body (a backslash may be the last
+# byte): every attempt matches, so removing strings stays linear on unterminated ones.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\(?:.|\Z)[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_CLOSERS_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 
 
 def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether the arrays/objects in `body` nest deeper than `limit` (brackets inside strings do
-    not count). Fewer brackets than the limit cannot nest deeper: those bodies are not scanned."""
+    not count), or more than `limit` brackets are left open. All in C-speed passes: strings
+    out, only brackets kept, then each pass drops the innermost pairs (one level)."""
     if body.count(b"[") + body.count(b"{") <= limit:
-        return False
-    depth = 0
-    for match in _JSON_TOKEN.finditer(body):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                return True
-        elif token in (b"]", b"}"):
-            depth -= 1
-    return False
+        return False  # too few brackets to nest that deep: most bodies stop here
+    brackets = _JSON_STRING.sub(b"", body).translate(_CLOSERS_AS_SQUARE, _NOT_BRACKETS)
+    for _ in range(limit):
+        inner = brackets.replace(b"[]", b"")
+        if len(inner) == len(brackets):
+            break
+        brackets = inner
+    return b"[]" in brackets or brackets.count(b"[") > limit
 
 
 async def refuse_deep_json(request: Request[Any, Any, Any]) -> None:
