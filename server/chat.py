@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from checkpointing.fenced import FENCE_KEY, FenceRejected
+from core.ids import check_id
 from graphs.compiler import Squad
 from graphs.state import SquadContext
 from nodes.classify import HISTORY_TURNS
@@ -66,7 +67,14 @@ class ChatService:
         self._running: set[asyncio.Task[None]] = set()
 
     async def prepare(self, turn: ChatTurn) -> ChatTurn:
-        """The turn with its canonical user id and its thread (the user's active one, or new)."""
+        """The turn with its canonical user id and its thread (the user's active one, or new).
+
+        `InvalidId` when the thread or user id breaks the id rule (every channel comes here).
+        """
+        if turn.thread_id is not None:
+            check_id(turn.thread_id, "thread_id")
+        if turn.user_id is not None:
+            check_id(turn.user_id, "user_id")
         user_id = await self.hooks.identity.resolve(turn.channel, turn.user_id)
         thread_id = turn.thread_id
         if thread_id is None and user_id is not None:

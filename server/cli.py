@@ -15,14 +15,20 @@ if TYPE_CHECKING:
     from core.settings import Settings
 
 
+# `esquadra eval-routing … | head` should end quietly, not with a BrokenPipeError: these
+# commands only print, so they take SIGPIPE's default action (exit). `serve`, `worker` and
+# `chat` never do: a client hanging up mid-stream would kill the server silently (exit -13).
+_PRINTING_COMMANDS = frozenset({"check", "graph", "eval-routing", "fit-routing"})
+
+
 def main(argv: list[str] | None = None) -> int:
-    # `esquadra eval-routing … | head` should end quietly, not with a BrokenPipeError.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command in _PRINTING_COMMANDS:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return int(args.run(args) or 0)
 
 

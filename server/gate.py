@@ -112,7 +112,16 @@ class ThreadGate:
                 message=text, fence=fence, interrupted=lease.interrupted, request_id=request_id
             )
         finally:
-            await lease.release()
+            # The turn is over (its `done` may already be on the wire): a release that fails
+            # (Redis died mid-turn) must not break the stream. The lock expires after its TTL.
+            try:
+                await lease.release()
+            except Exception:
+                log.exception(
+                    "releasing the lock of thread %s failed; it expires in at most %ss",
+                    thread_id,
+                    self.sessions.lock_ttl_s,
+                )
 
     async def aclose(self) -> None:
         await self.locks.aclose()
