@@ -98,8 +98,10 @@ class ReleaseFails:
         self.inner = LocalThreadLocks()
         self.failed = 0
 
-    async def acquire(self, thread_id: str, *, ttl_s: float, mode: AcquireMode) -> Lease:
-        held = await self.inner.acquire(thread_id, ttl_s=ttl_s, mode=mode)
+    async def acquire(
+        self, thread_id: str, *, ttl_s: float, mode: AcquireMode, arrived_at: float | None = None
+    ) -> Lease:
+        held = await self.inner.acquire(thread_id, ttl_s=ttl_s, mode=mode, arrived_at=arrived_at)
 
         async def release() -> None:
             await held.release()

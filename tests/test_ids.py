@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from conftest import SQUAD_YAML
 from litestar.testing import AsyncTestClient
-from server.settings import Settings
 
 from core.ids import MAX_ID_CHARS, InvalidId, check_id, parse_fact_id
+from core.settings import Settings
 from server.app import create_app
 from server.chat import ChatService, ChatTurn
 

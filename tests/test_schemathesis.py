@@ -21,8 +21,8 @@ from conftest import REDIS_TEST_URL, SQUAD_YAML, require_service
 from hypothesis import HealthCheck, settings
 from litestar.serialization import encode_json
 from live_server import live_server
-from server.settings import Settings
 
+from core.settings import Settings
 from server.app import create_app
 
 MAX_EXAMPLES = 25
