@@ -5,18 +5,26 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help setup run test lint format check graph studio bench clean
+.PHONY: help setup lock run test lint format check graph studio bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv and install the project with its dev tools (idempotent)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e '.[dev]'
+	$(PY) -m pip check
 	touch $(STAMP)
+
+lock: ## re-resolve pyproject.toml's dependencies (dev extra) and pin them in requirements.lock
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade -e '.[dev]'
+	{ sed -n '1,2p' requirements.lock; $(PY) -m pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 run: setup ## serve the API on http://$(HOST):$(PORT) (SQLite, offline unless OPENAI_API_KEY is set)
 	$(VENV)/bin/esquadra serve --host $(HOST) --port $(PORT)
