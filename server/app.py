@@ -65,7 +65,6 @@ def create_app(
                 loaded.spec.sessions, settings.redis_url, redis_prefix(), checkpointer
             )
             graph = squad.builder.compile(checkpointer=fenced)
-            sessions.bind(graph)
             if hasattr(memory, "merge_user"):  # linking two users moves their facts too
                 sessions.identity.on_merge(memory.merge_user)
             hooks = TurnHooks(

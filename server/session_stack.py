@@ -31,19 +31,12 @@ class SessionStack:
     pruner: CheckpointPruner
     redis: GuardedRedis | None
 
-    def bind(self, graph: Any) -> None:
-        """The compiled graph the hot session is rebuilt from (compiled after the stores open)."""
-        self.hot.graph = graph
-
 
 @asynccontextmanager
 async def open_session_stack(
     settings: Settings, config: Sessions, checkpointer: Any
 ) -> AsyncIterator[SessionStack]:
-    """Everything the identity and session hooks need, closed in reverse order on exit.
-
-    Call `bind(graph)` before the first turn.
-    """
+    """Everything the identity and session hooks need, closed in reverse order on exit."""
     if settings.database_url == "memory":  # tests: nothing on disk, like the memory saver
         database_url, sqlite_path = None, Path(":memory:")
     else:
@@ -56,17 +49,15 @@ async def open_session_stack(
         hot = HotSessions(
             RedisHot(redis) if redis is not None else LocalHot(),
             prefix,
-            ttl_hours=config.ttl_hours,
-            recent_messages=config.recent_messages,
+            ttl_hours=config.cache.ttl_hours,
             identity=store,
-            graph=None,
         )
         if redis is not None:
             redis.on_recovery(hot.drop_stale)
-        pruner = CheckpointPruner(checkpointer, config.keep_checkpoints)
+        pruner = CheckpointPruner(checkpointer, config.retention.keep_checkpoints)
         stack = SessionStack(
             identity=IdentityService(store, hot, LinkCodes(redis, prefix)),
-            recorder=SessionRecorder(hot, pruner),
+            recorder=SessionRecorder(pruner),
             hot=hot,
             pruner=pruner,
             redis=redis,
