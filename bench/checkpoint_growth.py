@@ -20,8 +20,10 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage
 
-from checkpointing import open_checkpointer
+from checkpointing import open_stores
+from checkpointing.langgraph_tables import checkpoint_tables
 from checkpointing.retention import CheckpointPruner
+from core.settings import Settings
 from graphs.compiler import build_squad
 from graphs.loader import load_spec
 from graphs.state import SquadContext
@@ -70,7 +72,8 @@ async def run(database_url: str | None, turns: int, keep: int, marks: list[int])
     squad = build_squad(load_spec(Path("agents.yaml")), {}, offline=True)
     context = SquadContext(today=date(2026, 11, 30))
     with tempfile.TemporaryDirectory() as tmp:
-        async with open_checkpointer(database_url, Path(tmp)) as saver:
+        async with open_stores(Settings(database_url=database_url, data_dir=Path(tmp))) as stores:
+            saver = stores.checkpointer
             graph = squad.builder.compile(checkpointer=saver)
             thread = f"growth-{int(time.time())}"
             config = {"configurable": {"thread_id": thread}}
@@ -88,7 +91,8 @@ async def run(database_url: str | None, turns: int, keep: int, marks: list[int])
                         )
                     )
             started = time.perf_counter()
-            pruned = await CheckpointPruner(saver, keep).prune(thread)
+            tables = checkpoint_tables(stores.backend, stores.db)
+            pruned = await CheckpointPruner(tables, keep).prune(thread)
             took = (time.perf_counter() - started) * 1000
             print(line(f"after pruning to K={keep}", await measure(saver, thread)))
             print(f"\nprune took {took:.0f} ms and deleted {pruned}")

@@ -6,6 +6,7 @@ measure each optimisation before and after (docs/performance.md)::
 
     python -m bench.inprocess --turns 300 --concurrency 20 --checkpointer postgres
     python -m bench.inprocess --profile out.html     # pyinstrument, if installed
+    python -m bench.inprocess --no-fast-path         # the models on the OpenAI SDK alone
 """
 
 from __future__ import annotations
@@ -46,27 +47,34 @@ async def _chat_service(args: argparse.Namespace, env: dict[str, str], db_url: s
     """The app's own ChatService (gate, identity, memory, sessions), or the bare graph."""
     url = "memory" if args.checkpointer == "memory" else db_url
     if args.bare:
-        from checkpointing import open_checkpointer
+        from checkpointing import open_stores
+        from core.settings import Settings
         from graphs.compiler import build_squad
         from graphs.loader import load_spec
         from server.chat import ChatService
 
         loaded = load_spec(REPO_ROOT / "agents.yaml")
         squad = await asyncio.to_thread(
-            build_squad, loaded, env, cache_dir=REPO_ROOT / ".esquadra" / "cache"
+            build_squad,
+            loaded,
+            env,
+            cache_dir=REPO_ROOT / ".esquadra" / "cache",
+            fast_path=args.fast_path,
         )
-        async with open_checkpointer(url, Path(tempfile.mkdtemp())) as saver:
-            yield ChatService(squad, squad.builder.compile(checkpointer=saver))
+        store_settings = Settings(database_url=url, data_dir=Path(tempfile.mkdtemp()))
+        async with open_stores(store_settings) as stores:
+            yield ChatService(squad, squad.builder.compile(checkpointer=stores.checkpointer))
             await squad.aclose()
         return
+    from core.settings import Settings
     from server.app import create_app
-    from server.settings import Settings
 
     settings = Settings(
         database_url=url,
         redis_url=args.redis_url,
         data_dir=Path(tempfile.mkdtemp()),
         cache_dir=REPO_ROOT / ".esquadra" / "cache",
+        **({} if args.fast_path else {"model_fast_path": False}),
     )
     app = create_app(settings, environ=env)
     async with _lifespan(app):
@@ -98,6 +106,7 @@ async def _drive(args: argparse.Namespace, stub_url: str, db_url: str | None) ->
 
     env = {**os.environ, "OPENAI_BASE_URL": stub_url, "OPENAI_API_KEY": "bench"}
     async with _chat_service(args, env, db_url) as chat:
+        _check_fast_path(chat.squad, args.fast_path)
         work = _messages(args.turns + args.warmup, args.seed, args.mention)
         # Turns of one thread run in order; threads run concurrently.
         by_thread: dict[str, list[str]] = {}
@@ -140,7 +149,17 @@ async def _drive(args: argparse.Namespace, stub_url: str, db_url: str | None) ->
         "mention": args.mention,
         "bare": args.bare,
         "redis": bool(args.redis_url),
+        "fast_path": args.fast_path,
     }
+
+
+def _check_fast_path(squad: Any, wanted: bool) -> None:
+    """Fail rather than measure the wrong mode (the app must pass its setting to the squad)."""
+    from llm.models import SquadChatOpenAI
+
+    models = [r.model for r in squad.runtimes.values() if r.model is not None]
+    if any(isinstance(m, SquadChatOpenAI) != wanted for m in models):
+        raise SystemExit(f"the squad's models do not have fast_path={wanted}")
 
 
 def _start_profiler(path: str | None) -> Any:
@@ -176,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uvloop", action="store_true")
     parser.add_argument("--bare", action="store_true", help="graph only: no gate, identity, memory")
     parser.add_argument("--redis-url", default=None, help="e.g. redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--no-fast-path",
+        dest="fast_path",
+        action="store_false",
+        help="models on the OpenAI SDK alone (ESQUADRA_MODEL_FAST_PATH=0)",
+    )
     args = parser.parse_args(argv)
 
     port = free_port()

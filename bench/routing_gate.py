@@ -123,7 +123,7 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from server.settings import Settings
+    from core.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m bench.routing_gate", description=__doc__)
     parser.add_argument("--config", type=Path, default=ROOT / "agents.yaml")

@@ -1,5 +1,5 @@
-"""Where conversations live: the LangGraph checkpointer factory."""
+"""Every store of the service, opened once from the settings (`open_stores`)."""
 
-from checkpointing.factory import describe_backend, open_checkpointer
+from checkpointing.stores import Stores, StoreUnavailable, build_stores, open_stores
 
-__all__ = ["describe_backend", "open_checkpointer"]
+__all__ = ["StoreUnavailable", "Stores", "build_stores", "open_stores"]

@@ -19,23 +19,6 @@ from dataclasses import dataclass, field
 
 from checkpointing.sql import Database, Tx, iso, utcnow
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS users (
-        user_id TEXT PRIMARY KEY,
-        created_at {ts} NOT NULL,
-        active_thread TEXT,
-        merged_into TEXT
-    )""",
-    """CREATE TABLE IF NOT EXISTS identities (
-        channel TEXT NOT NULL,
-        sender_id TEXT NOT NULL,
-        user_id TEXT NOT NULL REFERENCES users(user_id),
-        linked_at {ts} NOT NULL,
-        PRIMARY KEY (channel, sender_id)
-    )""",
-    "CREATE INDEX IF NOT EXISTS identities_user_id_idx ON identities(user_id)",
-)
-
 
 class UnknownUser(LookupError):
     """No user has this id (nor had it before a merge)."""
@@ -72,16 +55,6 @@ class IdentityStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    async def setup(self) -> None:
-        """Create the tables once; safe when several workers start together."""
-        ts = "TIMESTAMPTZ" if self.db.dialect == "postgres" else "TEXT"
-        async with self.db.transaction() as tx:
-            if self.db.dialect == "postgres":
-                # Concurrent CREATE TABLE IF NOT EXISTS can still collide in Postgres' catalog.
-                await tx.execute("SELECT pg_advisory_xact_lock(hashtext('esquadra_identity'))")
-            for statement in _SCHEMA:
-                await tx.execute(statement.format(ts=ts))
 
     async def resolve(self, channel: str, sender_id: str) -> str:
         """The canonical user id for this sender; the first contact creates the user."""

@@ -5,9 +5,15 @@ A conversation (thread) answers one turn at a time. Whoever holds a thread's loc
 writer refuses writes that carry an older token (`checkpointing/fenced.py`), so a worker that
 stalled past its lock's expiry cannot overwrite the turn that came after it.
 
-Waiters are served first come, first served. Each arrival takes a ticket (INCR); the lock is
-granted only to the oldest live ticket; an arrival that finds the lock free and nobody live in
-the queue gets it with its ticket, in one round trip. A waiter keeps a short-lived "alive" key
+Waiters are served first come, first served, and "first" means when the server received the
+message: each call carries an arrival stamp (wall clock, taken by the caller as the request came
+in; several workers share one queue). An arrival takes a ticket (INCR) and queues by (stamp,
+ticket), so a waiter that had to open a connection before reaching Redis still gets its place
+ahead of later arrivals that are still waiting. The lock is granted only to the head of the queue;
+an arrival that finds the lock free and nobody live ahead of it gets it with its ticket, in one
+round trip. What was already granted stays granted: stamps order the waiters, they cannot give
+back a turn that started before an earlier message reached Redis. The fencing token is the
+per-thread grant counter, never a clock. A waiter keeps a short-lived "alive" key
 while it waits, so a waiter that died is dropped from the head of the queue; a holder that died
 stops renewing and its lock expires after `lock_ttl_s`. One pub/sub channel per prefix tells
 waiters "the lock was released, ticket N is next" and tells holders "a newer message interrupts
@@ -21,13 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import logging
-import os
 import time
 import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -38,12 +43,6 @@ DEFAULT_PREFIX = "esquadra:"
 AcquireMode = Literal["wait", "try", "interrupt"]
 """wait: queue in arrival order; try: only if nobody holds or waits (else `Busy`);
 interrupt: ask the current holder to stop, then queue."""
-
-
-def redis_prefix(environ: Mapping[str, str] | None = None) -> str:
-    """Every Redis key of the service starts with `ESQUADRA_REDIS_PREFIX` (default `esquadra:`)."""
-    env = os.environ if environ is None else environ
-    return env.get("ESQUADRA_REDIS_PREFIX") or DEFAULT_PREFIX
 
 
 class Busy(Exception):
@@ -69,8 +68,13 @@ class Lease:
 
 
 class ThreadLocks(Protocol):
-    async def acquire(self, thread_id: str, *, ttl_s: float, mode: AcquireMode) -> Lease:
-        """The thread's lock, by `mode`; raises `Busy` in `try` mode when the thread is busy."""
+    async def acquire(
+        self, thread_id: str, *, ttl_s: float, mode: AcquireMode, arrived_at: float | None = None
+    ) -> Lease:
+        """The thread's lock, by `mode`; raises `Busy` in `try` mode when the thread is busy.
+
+        `arrived_at`: when the message arrived (`time.time()`), its place in the queue; None:
+        now."""
         ...
 
     async def join_burst(self, thread_id: str, request_id: str, text: str, ttl_s: float) -> str:
@@ -93,10 +97,14 @@ class ThreadLocks(Protocol):
 _local_tokens = itertools.count(1)  # one counter for the process: monotonic per thread too
 
 
+_local_arrivals = itertools.count()  # breaks ties between equal stamps, as the Redis ticket does
+
+
 @dataclass
 class _LocalThread:
     holder: Lease | None = None
-    waiters: deque[asyncio.Future[Lease]] = field(default_factory=deque)
+    # A heap of (arrival stamp, arrival number, future): the earliest arrival is served next.
+    waiters: list[tuple[float, int, asyncio.Future[Lease]]] = field(default_factory=list)
 
 
 @dataclass
@@ -116,7 +124,10 @@ class LocalThreadLocks:
         self._bursts: dict[str, _LocalBurst] = {}
         self._clock = clock
 
-    async def acquire(self, thread_id: str, *, ttl_s: float, mode: AcquireMode) -> Lease:
+    async def acquire(
+        self, thread_id: str, *, ttl_s: float, mode: AcquireMode, arrived_at: float | None = None
+    ) -> Lease:
+        stamp = time.time() if arrived_at is None else arrived_at
         state = self._threads.setdefault(thread_id, _LocalThread())
         if state.holder is None and not state.waiters:
             return self._grant(thread_id, state)
@@ -125,15 +136,16 @@ class LocalThreadLocks:
         if mode == "interrupt" and state.holder is not None:
             state.holder.interrupted.set()
         waiter: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
-        state.waiters.append(waiter)
+        entry = (stamp, next(_local_arrivals), waiter)
+        heapq.heappush(state.waiters, entry)
         try:
             return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 await waiter.result().release()  # handed to us as we were cancelled: pass it on
-            else:
-                with contextlib.suppress(ValueError):
-                    state.waiters.remove(waiter)
+            elif entry in state.waiters:
+                state.waiters.remove(entry)
+                heapq.heapify(state.waiters)
             raise
 
     def _grant(self, thread_id: str, state: _LocalThread) -> Lease:
@@ -152,7 +164,7 @@ class LocalThreadLocks:
             return
         state.holder = None
         while state.waiters:
-            waiter = state.waiters.popleft()
+            _, _, waiter = heapq.heappop(state.waiters)
             if not waiter.done():
                 waiter.set_result(self._grant(thread_id, state))
                 return
@@ -210,8 +222,10 @@ return token
 # An arrival in wait or interrupt mode, in one round trip. Interrupt mode (ARGV[6] = '1') first
 # marks the current holder as interrupted (a key, for its renew loop) and tells it now (pub/sub).
 # Then take a ticket; if, after dropping dead waiters, nobody is queued and nobody holds the lock,
-# grant it at once (as _ACQUIRE would for a ticket at the head of the queue), else queue the
-# ticket with its "alive" key. Returns {ticket, fencing token}, the token 0 when queued.
+# grant it at once, else queue the ticket at its arrival stamp (ARGV[9], microseconds) with its
+# "alive" key, and grant it still if that put it at the head of a free lock (an arrival that was
+# slow to reach Redis, between a release and the next waiter's grant). A ticket is zero-padded,
+# so equal stamps sort by ticket. Returns {ticket, fencing token}, the token 0 when queued.
 _ENQUEUE = """
 local lock, fence, queue, tickets = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, ttl, alive, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -222,7 +236,7 @@ if ARGV[6] == '1' then
     redis.call('PUBLISH', ARGV[7], 'i|' .. ARGV[8] .. '|' .. value)
   end
 end
-local ticket = redis.call('INCR', tickets)
+local ticket = string.format('%016d', redis.call('INCR', tickets))
 redis.call('PEXPIRE', tickets, keep)
 local head = redis.call('ZRANGE', queue, 0, 0)[1]
 while head and redis.call('EXISTS', alive .. head) == 0 do
@@ -236,8 +250,16 @@ if not head and redis.call('EXISTS', lock) == 0 then
   return {ticket, token}
 end
 redis.call('SET', alive .. ticket, 1, 'PX', ARGV[5])
-redis.call('ZADD', queue, ticket, ticket)
+redis.call('ZADD', queue, ARGV[9], ticket)
 redis.call('PEXPIRE', queue, keep)
+if redis.call('ZRANGE', queue, 0, 0)[1] == ticket and redis.call('EXISTS', lock) == 0 then
+  redis.call('ZREM', queue, ticket)
+  redis.call('DEL', alive .. ticket)
+  local token = redis.call('INCR', fence)
+  redis.call('PEXPIRE', fence, keep)
+  redis.call('SET', lock, owner .. ':' .. token, 'PX', ttl)
+  return {ticket, token}
+end
 return {ticket, 0}
 """
 
@@ -320,7 +342,12 @@ class RedisThreadLocks:
         # The hash tag keeps one thread's keys in one slot (Redis Cluster, scripts).
         return f"{self.prefix}gate:{{{thread_id}}}:{name}"
 
-    async def acquire(self, thread_id: str, *, ttl_s: float, mode: AcquireMode) -> Lease:
+    async def acquire(
+        self, thread_id: str, *, ttl_s: float, mode: AcquireMode, arrived_at: float | None = None
+    ) -> Lease:
+        # Stamped before the first await: opening a connection must not cost the caller its place.
+        stamp = round((time.time() if arrived_at is None else arrived_at) * 1_000_000)
+        cancels = _cancels()
         self._listen()
         owner = uuid.uuid4().hex
         ttl_ms = max(1, round(ttl_s * 1000))
@@ -332,10 +359,14 @@ class RedisThreadLocks:
             if token <= 0:
                 raise Busy(thread_id)
             return self._lease(thread_id, owner, token, ttl_s)
-        number, token = await self._arrive(thread_id, owner, ttl_ms, interrupt=mode == "interrupt")
-        if token > 0:  # uncontended: granted with the ticket
+        ticket, token = await self._arrive(
+            thread_id, owner, ttl_ms, stamp, interrupt=mode == "interrupt"
+        )
+        if token > 0:  # uncontended (or first in line at a free lock): granted with the ticket
+            if _cancels() > cancels:  # see below
+                await asyncio.shield(self._release([lock, queue], [owner, self.channel, thread_id]))
+                raise asyncio.CancelledError
             return self._lease(thread_id, owner, token, ttl_s)
-        ticket = str(number)
         wakeup = self._wakeups[(thread_id, ticket)] = asyncio.Event()
         try:
             # The first try runs at once: a release published before the wakeup was registered
@@ -344,12 +375,21 @@ class RedisThreadLocks:
             while True:
                 token = await self._acquire(keys, [ticket, owner, ttl_ms, alive, _COUNTER_TTL_MS])
                 if token > 0:
+                    # A cancel requested while we waited that never reached us (absorbed on the
+                    # way, seen on Python 3.11 in 1 run of ~40): the caller is gone, so the lock
+                    # must not be handed over. Raised here, the lock is dropped below.
+                    if _cancels() > cancels:
+                        raise asyncio.CancelledError
                     return self._lease(thread_id, owner, token, ttl_s)
                 if token < 0 or time.monotonic() - refreshed > _ALIVE_MS / 3000:
-                    await self._requeue(thread_id, ticket)
+                    await self._requeue(thread_id, ticket, stamp)
                     refreshed = time.monotonic()
+                # Not `wait_for`: on Python 3.11 it returns normally when the wakeup and the
+                # caller's cancel land together (observed); `timeout` counts cancels and lets
+                # the caller's through, and needs no task per poll.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await wakeup.wait()
                 if wakeup.is_set():
                     wakeup.clear()
                     delay = 0.01
@@ -364,10 +404,10 @@ class RedisThreadLocks:
             self._wakeups.pop((thread_id, ticket), None)
 
     async def _arrive(
-        self, thread_id: str, owner: str, ttl_ms: int, *, interrupt: bool
-    ) -> tuple[int, int]:
-        """Take a ticket (interrupting the holder first if asked): (ticket, token), the token 0
-        when the ticket was queued behind a holder or a live waiter."""
+        self, thread_id: str, owner: str, ttl_ms: int, stamp: int, *, interrupt: bool
+    ) -> tuple[str, int]:
+        """Take a ticket and queue it at `stamp` (µs), interrupting the holder first if asked:
+        (ticket, token), the token 0 when the ticket waits behind a holder or a live waiter."""
         lock, queue = self.key(thread_id, "lock"), self.key(thread_id, "queue")
         keys = [
             lock,
@@ -385,6 +425,7 @@ class RedisThreadLocks:
             int(interrupt),
             self.channel,
             thread_id,
+            stamp,
         ]
         try:
             ticket, token = await self._enqueue(keys, args)
@@ -401,13 +442,13 @@ class RedisThreadLocks:
                 self._cleanups.add(cleanup)
                 cleanup.add_done_callback(_forget_cleanup(self._cleanups))
             raise
-        return int(ticket), int(token)
+        return ticket.decode() if isinstance(ticket, bytes) else str(ticket), int(token)
 
-    async def _requeue(self, thread_id: str, ticket: str) -> None:
+    async def _requeue(self, thread_id: str, ticket: str, stamp: int) -> None:
         queue = self.key(thread_id, "queue")
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.set(self.key(thread_id, f"alive:{ticket}"), 1, px=_ALIVE_MS)
-            pipe.zadd(queue, {ticket: int(ticket)})
+            pipe.zadd(queue, {ticket: stamp})
             pipe.pexpire(queue, _COUNTER_TTL_MS)
             await pipe.execute()
 
@@ -535,6 +576,12 @@ class RedisThreadLocks:
         await self.client.aclose()
 
 
+def _cancels() -> int:
+    """How many cancels the running task was asked for (and not withdrawn)."""
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
 def _forget_cleanup(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
     def done(task: asyncio.Task[Any]) -> None:
         tasks.discard(task)
@@ -547,6 +594,15 @@ def _forget_cleanup(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any
 # --------------------------------------------------------------------------- fallback
 
 
+class Breaker(Protocol):
+    """The part of `GuardedRedis` the locks use: is Redis worth trying, and report a failure."""
+
+    @property
+    def available(self) -> bool: ...
+
+    def trip(self, exc: BaseException) -> None: ...
+
+
 def _redis_down_errors() -> tuple[type[BaseException], ...]:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -557,30 +613,25 @@ def _redis_down_errors() -> tuple[type[BaseException], ...]:
 class FallbackThreadLocks:
     """Redis while it answers; the in-process locks while it does not (degraded but answering).
 
-    After a failure Redis is skipped for `retry_s`, then tried again: recovery needs no restart.
-    While degraded, two workers can run a turn on the same thread at once; the fence on the
-    checkpoint writes still keeps the later turn's writes.
+    The service's one Redis breaker (`GuardedRedis`) decides: a lock command that fails opens
+    it for every Redis user, and while it is open the locks are in-process; once it lets calls
+    through again Redis is tried again, so recovery needs no restart. While degraded, two
+    workers can run a turn on the same thread at once; the fence on the checkpoint writes
+    still keeps the later turn's writes.
     """
 
     def __init__(
-        self,
-        primary: RedisThreadLocks,
-        local: LocalThreadLocks | None = None,
-        *,
-        retry_s: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, primary: RedisThreadLocks, breaker: Breaker, local: LocalThreadLocks | None = None
     ) -> None:
         self.primary = primary
+        self.breaker = breaker
         self.local = local or LocalThreadLocks()
-        self._retry_s = retry_s
-        self._clock = clock
-        self._down_until = 0.0
         self._errors = _redis_down_errors()
         self._bursts: dict[tuple[str, str], ThreadLocks] = {}  # (thread, leader) → its store
 
     @property
     def degraded(self) -> bool:
-        return self._clock() < self._down_until
+        return not self.breaker.available
 
     async def _try(self, call: Callable[[ThreadLocks], Awaitable[Any]]) -> Any:
         if not self.degraded:
@@ -588,13 +639,20 @@ class FallbackThreadLocks:
                 result = await call(self.primary)
             except self._errors as exc:
                 log.warning("redis unavailable for thread locks (%s); using in-process locks", exc)
-                self._down_until = self._clock() + self._retry_s
+                self.breaker.trip(exc)
             else:
                 return result
         return await call(self.local)
 
-    async def acquire(self, thread_id: str, *, ttl_s: float, mode: AcquireMode) -> Lease:
-        return await self._try(lambda locks: locks.acquire(thread_id, ttl_s=ttl_s, mode=mode))  # type: ignore[no-any-return]
+    async def acquire(
+        self, thread_id: str, *, ttl_s: float, mode: AcquireMode, arrived_at: float | None = None
+    ) -> Lease:
+        # Stamped once: a fall back to the local locks keeps the place Redis would have given.
+        stamp = time.time() if arrived_at is None else arrived_at
+        lease: Lease = await self._try(
+            lambda locks: locks.acquire(thread_id, ttl_s=ttl_s, mode=mode, arrived_at=stamp)
+        )
+        return lease
 
     async def join_burst(self, thread_id: str, request_id: str, text: str, ttl_s: float) -> str:
         used: list[ThreadLocks] = []

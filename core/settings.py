@@ -88,7 +88,9 @@ class Settings(BaseModel):
         alias="ESQUADRA_MODEL_FAST_PATH",
         description="`0` streams replies through the OpenAI SDK alone (no lean aiohttp path)",
     )
-    max_message_chars: int = Field(8_000, alias="ESQUADRA_MAX_MESSAGE_CHARS", ge=1)
+    max_message_chars: int = Field(
+        8_000, alias="ESQUADRA_MAX_MESSAGE_CHARS", ge=1, description="longest message accepted"
+    )
     # The model profiles name their variables in the YAML (`api_key_env`, …), so the process
     # environment is kept as read here and handed to the squad builder; never printed.
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
@@ -114,8 +116,10 @@ class Settings(BaseModel):
             for field in cls.model_fields.values()
             if field.alias and env.get(field.alias)
         }
+        for name, value in overrides.items():  # by alias, so a flag replaces its variable
+            values[cls.model_fields[name].alias or name] = value
         try:
-            return cls.model_validate({**values, "environ": env, **overrides})
+            return cls.model_validate({"environ": env, **values})
         except ValidationError as exc:
             raise SettingsError(_describe(exc)) from None
 

@@ -75,6 +75,8 @@ class StubConfig:
     failed requests ``fail_status`` goes back to ``None`` (and ``fail_count`` to 1),
     so the config always shows what is still armed. ``replies`` is never mutated;
     the stub keeps its own cursor, restarted whenever a new list is assigned.
+    ``fail_retry_after_ms`` adds a ``retry-after-ms`` header to injected failures (the
+    OpenAI SDK waits that long before a retry instead of its own back-off).
     """
 
     replies: list[str] = field(default_factory=list)
@@ -85,6 +87,7 @@ class StubConfig:
     fail_status: int | None = None
     fail_count: int = 1
     fail_after_tokens: int | None = None
+    fail_retry_after_ms: float | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -121,6 +124,10 @@ def _validate(cfg: StubConfig) -> None:
         not _is_int(cfg.fail_after_tokens) or cfg.fail_after_tokens < 0
     ):
         raise ValueError("fail_after_tokens must be a non-negative integer or null")
+    if cfg.fail_retry_after_ms is not None and (
+        not _is_number(cfg.fail_retry_after_ms) or cfg.fail_retry_after_ms < 0
+    ):
+        raise ValueError("fail_retry_after_ms must be a non-negative number or null")
 
 
 def _message_text(content: object) -> str:
@@ -174,13 +181,19 @@ def _error_body(message: str, type_: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
-async def _send_json(send: Send, status: int, payload: Any) -> None:
+async def _send_json(
+    send: Send, status: int, payload: Any, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())],
+            "headers": [
+                *_JSON_HEADERS,
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -404,10 +417,12 @@ class StubLLM:
             type_ = "server_error" if status >= 500 else "invalid_request_error"
             if status == 429:
                 type_ = "rate_limit_error"
+            retry_after = self.config.fail_retry_after_ms
             await _send_json(
                 send,
                 status,
                 _error_body(f"Stub LLM injected failure (HTTP {status})", type_, "stub_failure"),
+                () if retry_after is None else ((b"retry-after-ms", str(retry_after).encode()),),
             )
             return
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
+from core.settings import Settings
 from graphs.loader import LoadedSpec
 from graphs.routing import build_router
 from graphs.state import SquadContext, SquadState
@@ -56,6 +57,7 @@ def build_agent_runtime(
     endpoints: Mapping[str, Endpoint],
     offline: bool,
     http_client: Any,
+    fast_path: bool = True,
 ) -> AgentRuntime:
     """Read an agent's prompt and knowledge and give it a model unless offline."""
     spec = loaded.spec
@@ -63,7 +65,9 @@ def build_agent_runtime(
     endpoint = endpoints[agent.model]
     model = None
     if endpoint.online and not offline:
-        model = build_chat_model(agent, spec.models[agent.model], endpoint, http_client)
+        model = build_chat_model(
+            agent, spec.models[agent.model], endpoint, http_client, fast_path=fast_path
+        )
     colleagues = "\n".join(
         f"- {other.name} (@{other.id}): {other.description}"
         for other in spec.active_agents()
@@ -87,20 +91,22 @@ def build_squad(
     *,
     offline: bool = False,
     cache_dir: Path = DEFAULT_CACHE_DIR,
+    fast_path: bool = True,
 ) -> Squad:
     """Everything the graph needs, from the YAML and the environment (model keys and URLs).
 
     Builds the routing head too (the routing examples are embedded once, cached in `cache_dir`).
+    `fast_path=False` gives plain `ChatOpenAI` models on the SDK (`llm/models.py`).
     """
     spec = loaded.spec
     endpoints = {name: resolve_endpoint(p, environ) for name, p in spec.models.items()}
-    http_client = new_http_client()
+    http_client = new_http_client(fast_path)
     runtimes = {
-        agent.id: build_agent_runtime(loaded, agent.id, endpoints, offline, http_client)
+        agent.id: build_agent_runtime(loaded, agent.id, endpoints, offline, http_client, fast_path)
         for agent in spec.active_agents()
     }
     routing_models = {
-        name: build_routing_model(spec.models[name], endpoint, http_client)
+        name: build_routing_model(spec.models[name], endpoint, http_client, fast_path=fast_path)
         for name, endpoint in endpoints.items()
         if endpoint.online and not offline
     }
@@ -125,3 +131,14 @@ def build_squad_graph(
         builder.add_node(agent_id, make_agent_node(runtime))
         builder.add_edge(agent_id, END)
     return builder
+
+
+def build_squad_for(loaded: LoadedSpec, settings: Settings) -> Squad:
+    """`build_squad` with what the settings say: model variables, offline switch, cache."""
+    return build_squad(
+        loaded,
+        settings.environ,
+        offline=settings.offline,
+        cache_dir=settings.embeddings_cache,
+        fast_path=settings.model_fast_path,
+    )

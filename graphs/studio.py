@@ -14,15 +14,14 @@ argument. What it returns may be an async context manager
 
 The graph is compiled without a checkpointer: the LangGraph server supplies its own persistence.
 
-Which YAML: `$ESQUADRA_CONFIG`, else the repository's `agents.yaml`. A relative path is taken from
-the repository root (not the cwd, which `langgraph dev` does not pin). Offline mode follows the same
-rule as the HTTP server: `ESQUADRA_OFFLINE=1|true|yes`, or no model key in the environment.
+Settings come from `core/settings.py`, like the server's (`ESQUADRA_CONFIG`, `ESQUADRA_OFFLINE`,
+`ESQUADRA_DATA_DIR`, `ESQUADRA_CACHE_DIR`, the model variables); relative paths are taken from the
+repository root (not the cwd, which `langgraph dev` does not pin).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -33,13 +32,12 @@ from pathlib import Path
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from graphs.compiler import Squad, build_squad
+from core.settings import Settings
+from graphs.compiler import Squad, build_squad_for
 from graphs.loader import LoadedSpec, load_spec
 from graphs.state import SquadContext, SquadState
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO_ROOT / "agents.yaml"
-_TRUE = frozenset({"1", "true", "yes"})
 
 
 @dataclass(frozen=True)
@@ -55,16 +53,18 @@ class StudioContext(SquadContext):
             object.__setattr__(self, "today", date.fromisoformat(self.today))
 
 
-def config_path(environ: Mapping[str, str]) -> Path:
-    """The squad YAML: `$ESQUADRA_CONFIG` (relative to the repository root) or `agents.yaml`."""
-    explicit = environ.get("ESQUADRA_CONFIG")
-    if not explicit:
-        return DEFAULT_CONFIG
-    return REPO_ROOT / Path(explicit).expanduser()  # an absolute path replaces REPO_ROOT
-
-
-def is_offline(environ: Mapping[str, str]) -> bool:
-    return environ.get("ESQUADRA_OFFLINE", "").strip().lower() in _TRUE
+def studio_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The service's settings, with relative paths taken from the repository root (the cwd of
+    `langgraph dev` is not pinned)."""
+    settings = Settings.from_env(environ)
+    cache = settings.cache_dir
+    return settings.model_copy(
+        update={
+            "config_path": REPO_ROOT / settings.config_path.expanduser(),
+            "data_dir": REPO_ROOT / settings.data_dir,
+            "cache_dir": REPO_ROOT / cache if cache is not None else None,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,11 @@ class _TrackedSpec(LoadedSpec):
         return path
 
 
-def build_studio_squad(environ: Mapping[str, str]) -> Squad:
-    """The squad from the YAML and the environment, with Studio's context schema."""
-    loaded = load_spec(config_path(environ))
+def build_studio_squad(settings: Settings) -> Squad:
+    """The squad from the YAML and the settings, with Studio's context schema."""
+    loaded = load_spec(settings.config_path)
     tracked = _TrackedSpec(spec=loaded.spec, path=loaded.path, base_dir=loaded.base_dir)
-    data_dir = REPO_ROOT / Path(environ.get("ESQUADRA_DATA_DIR") or ".esquadra")
-    squad = build_squad(tracked, environ, offline=is_offline(environ), cache_dir=data_dir / "cache")
+    squad = build_squad_for(tracked, settings)
     squad.builder.context_schema = StudioContext
     return squad
 
@@ -106,7 +105,7 @@ def _fingerprint(files: frozenset[Path]) -> Fingerprint:
 class _Built:
     squad: Squad
     graph: CompiledStateGraph[SquadState, SquadContext, SquadState, SquadState]
-    settings: tuple[Path, bool]
+    key: tuple[Path, bool]
     files: frozenset[Path]
     fingerprint: Fingerprint
     users: int = 0
@@ -122,20 +121,20 @@ class _SquadCache:
         self._lock = threading.Lock()
         self._current: _Built | None = None
 
-    def _fresh(self, settings: tuple[Path, bool]) -> _Built | None:
+    def _fresh(self, key: tuple[Path, bool]) -> _Built | None:
         current = self._current
-        if current is None or current.settings != settings:
+        if current is None or current.key != key:
             return None
         return current if _fingerprint(current.files) == current.fingerprint else None
 
-    async def acquire(self, environ: Mapping[str, str]) -> _Built:
-        settings = (config_path(environ), is_offline(environ))
+    async def acquire(self, settings: Settings) -> _Built:
+        key = (settings.config_path, settings.offline)
         with self._lock:
-            built = self._fresh(settings)
+            built = self._fresh(key)
             if built is not None:
                 built.users += 1
                 return built
-        built = await asyncio.to_thread(self._build, environ, settings)
+        built = await asyncio.to_thread(self._build, settings, key)
         with self._lock:
             old, self._current = self._current, built
             built.users += 1
@@ -158,13 +157,13 @@ class _SquadCache:
             await built.squad.aclose()
 
     @staticmethod
-    def _build(environ: Mapping[str, str], settings: tuple[Path, bool]) -> _Built:
-        squad = build_studio_squad(environ)
+    def _build(settings: Settings, key: tuple[Path, bool]) -> _Built:
+        squad = build_studio_squad(settings)
         loaded = squad.loaded
         used = loaded.used if isinstance(loaded, _TrackedSpec) else set()
         files = frozenset({loaded.path, *used})
         # Fingerprint after building: an edit made during the build triggers another one.
-        return _Built(squad, squad.builder.compile(), settings, files, _fingerprint(files))
+        return _Built(squad, squad.builder.compile(), key, files, _fingerprint(files))
 
 
 _CACHE = _SquadCache()
@@ -176,7 +175,7 @@ async def make_graph(
 ) -> AsyncIterator[CompiledStateGraph[SquadState, SquadContext, SquadState, SquadState]]:
     """Graph factory for `langgraph.json`; `config` (the run's) does not change the graph."""
     del config  # part of the factory signature langgraph-api calls; the squad is per-YAML
-    built = await _CACHE.acquire(os.environ)
+    built = await _CACHE.acquire(studio_settings())
     try:
         yield built.graph
     finally:

@@ -1,4 +1,12 @@
-"""Chat models for the squad: one `ChatOpenAI` per agent, or None when running offline."""
+"""Chat models for the squad: one `ChatOpenAI` per agent, or None when running offline.
+
+With `fast_path` (the default; `ESQUADRA_MODEL_FAST_PATH=0` turns it off) the models stream
+through the lean aiohttp path with content deltas coalesced, injected as ChatOpenAI's
+`async_client`, and cache their invocation parameters (`_dict_for_compat`): private members of
+langchain-openai and langchain-core, pinned in pyproject.toml and guarded by
+`tests/test_model_contracts.py` (docs/architecture.md, "Private members we rely on"). Without
+it they are plain `ChatOpenAI` on the SDK.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx2
 import openai
 from langchain_openai import ChatOpenAI
-from openai.types.chat import ChatCompletionChunk
 from pydantic import PrivateAttr
 
 from graphs.schema import Agent, ModelProfile
@@ -52,24 +58,31 @@ class SquadHttpClient(openai.DefaultAioHttpClient):
         await super().aclose()
 
 
-def new_http_client() -> openai.DefaultAsyncHttpxClient:
-    """One connection pool per squad, closed with it, on aiohttp (the SDK's `aiohttp` option).
+def new_http_client(fast_path: bool = True) -> openai.DefaultAsyncHttpxClient:
+    """One connection pool per squad, closed with it, on aiohttp (the SDK's `aiohttp` option);
+    with `fast_path`, plus the fast path's aiohttp session.
 
     aiohttp reads a streamed reply for about half the CPU of the default httpx transport, whose
     per-read cancel scopes showed up as the largest item under load. One pool per squad because
     langchain-openai otherwise caches a process-wide client bound to the first event loop that
     used it, which breaks any process that runs more than one loop (test clients, reloads).
     """
-    return SquadHttpClient()
+    return SquadHttpClient() if fast_path else openai.DefaultAioHttpClient()
 
 
 def build_chat_model(
-    agent: Agent, profile: ModelProfile, endpoint: Endpoint, http_client: object
+    agent: Agent,
+    profile: ModelProfile,
+    endpoint: Endpoint,
+    http_client: object,
+    *,
+    fast_path: bool = True,
 ) -> ChatOpenAI:
     """An async-streaming client with the agent's own temperature and token budget."""
     return _chat_openai(
         endpoint,
         http_client,
+        fast_path,
         temperature=agent.temperature,
         max_tokens=agent.max_tokens,  # type: ignore[call-arg]
         timeout=profile.timeout_s,
@@ -84,36 +97,18 @@ def build_chat_model(
 
 
 def build_routing_model(
-    profile: ModelProfile, endpoint: Endpoint, http_client: object
+    profile: ModelProfile, endpoint: Endpoint, http_client: object, *, fast_path: bool = True
 ) -> ChatOpenAI:
     """The classifier's model: deterministic and short, since it only names an agent."""
     return _chat_openai(
         endpoint,
         http_client,
+        fast_path,
         temperature=0,
         max_tokens=60,  # type: ignore[call-arg]
         timeout=min(profile.timeout_s, 10.0),
         max_retries=0,
     )
-
-
-class DictChunkAsyncOpenAI(openai.AsyncOpenAI):
-    """The OpenAI client, except that streamed chat chunks stay the JSON dicts they arrive as.
-
-    Turning every chunk into pydantic objects was a third of the event loop's time under load,
-    and LangChain turns them straight back into dicts (`model_dump`) before reading them.
-    Status codes, error payloads and transport failures are still raised by the SDK, which
-    checks them before this hook runs. Not for the SDK's `beta...stream()` helper (structured
-    output while streaming), which reads chunk attributes: no squad model streams with a
-    `response_format` today (the router's structured call is not streamed).
-    """
-
-    def _process_response_data(  # type: ignore[override]
-        self, *, data: object, cast_to: type[Any], response: httpx2.Response
-    ) -> Any:
-        if cast_to is ChatCompletionChunk and isinstance(data, dict):
-            return data
-        return super()._process_response_data(data=data, cast_to=cast_to, response=response)
 
 
 # Content deltas arriving within this window reach LangChain as one chunk. Every chunk costs
@@ -124,8 +119,10 @@ COALESCE_S = 0.05
 
 
 class CoalescingCompletions:
-    """`client.chat.completions`, except that a stream merges content deltas within
-    `COALESCE_S` (given to ChatOpenAI as its `async_client`; everything else is the SDK's)."""
+    """`client.chat.completions`, except that a stream takes the fast path when it can and
+    merges content deltas within `COALESCE_S` (given to ChatOpenAI as its `async_client`;
+    everything else is the SDK's). Chunks from the SDK (a request the fast path does not take,
+    or the retries after a failed start) are pydantic objects and pass through unmerged."""
 
     def __init__(
         self, completions: Any, lean: LeanStreams | None = None, window_s: float = COALESCE_S
@@ -135,10 +132,9 @@ class CoalescingCompletions:
         self._window_s = window_s
 
     async def create(self, **params: Any) -> Any:
-        response = None
         if self._lean is not None and self._lean.takes(params):
-            response = await self._lean.open(params)
-        if response is None:  # not for the fast path, or it failed before the reply: the SDK
+            response = await self._lean.open(params)  # its retries, if any, are the SDK's
+        else:
             response = await self._completions.create(**params)
         if params.get("stream") and self._window_s > 0:
             return CoalescedStream(response, self._window_s)
@@ -149,7 +145,7 @@ class CoalescingCompletions:
 
 
 class CoalescedStream:
-    """An SDK chat stream of dict chunks, with content-only deltas merged in time windows."""
+    """A chat stream (the fast path's dict chunks), content-only deltas merged in time windows."""
 
     def __init__(self, stream: Any, window_s: float) -> None:
         self._stream = stream
@@ -229,8 +225,18 @@ class SquadChatOpenAI(ChatOpenAI):
         return dict(self._compat_dict)
 
 
-def _chat_openai(endpoint: Endpoint, http_client: Any, **settings: Any) -> ChatOpenAI:
-    client = DictChunkAsyncOpenAI(
+def _chat_openai(
+    endpoint: Endpoint, http_client: Any, fast_path: bool, **settings: Any
+) -> ChatOpenAI:
+    if not fast_path:  # the SDK alone, through ChatOpenAI's public parameters only
+        return ChatOpenAI(
+            http_async_client=http_client,
+            model=endpoint.model,
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key,  # type: ignore[arg-type]
+            **settings,
+        )
+    client = openai.AsyncOpenAI(
         api_key=endpoint.api_key,
         base_url=endpoint.base_url,
         timeout=settings["timeout"],

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
-from checkpointing import describe_backend, open_checkpointer
-from checkpointing.locks import redis_prefix
+from checkpointing import open_stores
 from checkpointing.memory_pipeline import open_memory
-from graphs.compiler import build_squad
+from checkpointing.pending import PendingTurns
+from core.embeddings import set_default_threads
+from core.settings import Settings
+from graphs.compiler import build_squad_for
 from graphs.loader import load_spec
 from server.chat import ChatService
 from server.errors import exception_to_response
@@ -22,7 +23,6 @@ from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import open_session_stack
-from server.settings import Settings
 from server.turn_hooks import TurnHooks
 from server.user_routes import USER_ROUTES
 
@@ -34,46 +34,38 @@ def create_app(
 ) -> Litestar:
     """Build the app; the squad and its stores are opened in the lifespan, not at import.
 
-    `environ` holds the model profiles' variables (API keys, base URLs); default: the process's.
+    `environ` replaces the settings' model variables (API keys, base URLs), for tests.
     """
     settings = settings or Settings.from_env()
-    model_env = os.environ if environ is None else environ
+    if environ is not None:
+        settings = settings.model_copy(update={"environ": dict(environ)})
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        set_default_threads(settings.embed_threads or 1)
         loaded = load_spec(settings.config_path)
-        squad = await asyncio.to_thread(
-            build_squad,
-            loaded,
-            model_env,
-            offline=settings.offline,
-            cache_dir=settings.embeddings_cache,
-        )
+        squad = await asyncio.to_thread(build_squad_for, loaded, settings)
+        spec = loaded.spec
         async with (
-            open_checkpointer(settings.database_url, settings.data_dir) as checkpointer,
-            open_session_stack(settings, loaded.spec.sessions, checkpointer) as sessions,
-            open_memory(
-                settings.database_url,
-                settings.data_dir,
-                settings.redis_url,
-                enabled=loaded.spec.memory.enabled,
-            ) as memory,
+            open_stores(settings) as stores,
+            open_session_stack(stores, spec.sessions) as sessions,
+            open_memory(stores, enabled=spec.memory.enabled) as memory,
         ):
-            redis = _redis_client(settings.redis_url)
             # The graph writes through a fenced view of the checkpointer (see server/gate.py).
-            gate, fenced = await open_gate(
-                loaded.spec.sessions, settings.redis_url, redis_prefix(), checkpointer
-            )
+            gate, fenced = await open_gate(spec.sessions, stores)
             graph = squad.builder.compile(checkpointer=fenced)
-            if hasattr(memory, "merge_user"):  # linking two users moves their facts too
-                sessions.identity.on_merge(memory.merge_user)
+            sessions.identity.on_merge(memory.merge_user)  # linking two users moves facts too
             hooks = TurnHooks(
-                identity=sessions.identity, sessions=sessions.recorder, gate=gate, memory=memory
+                identity=sessions.identity,
+                sessions=sessions.recorder,
+                gate=gate,
+                memory=memory,
+                pending=PendingTurns(stores.db),
             )
             app.state.update(
                 settings=settings,
-                checkpointer=checkpointer,
-                redis=redis,
+                checkpointer=stores.checkpointer,
+                redis=stores.redis.client if stores.redis is not None else None,
                 sessions=sessions,
                 identity=sessions.identity,
                 memory=memory,
@@ -81,10 +73,11 @@ def create_app(
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
-                "squad ready: agents=%s offline=%s checkpoints=%s",
+                "squad ready: agents=%s offline=%s store=%s redis=%s",
                 list(squad.runtimes),
                 offline,
-                describe_backend(settings.database_url),
+                stores.backend,
+                "on" if stores.redis is not None else "off",
             )
             try:
                 yield
@@ -92,8 +85,6 @@ def create_app(
                 await app.state.chat.aclose()  # turns still saving, before their stores close
                 await gate.aclose()
                 await squad.aclose()
-                if redis is not None:
-                    await redis.aclose()
 
     return Litestar(
         route_handlers=[chat, classify, get_thread, healthz, readyz, *USER_ROUTES, *MEMORY_ROUTES],
@@ -104,11 +95,3 @@ def create_app(
         # would put the root logger at INFO and log every model request on the hot path.
         logging_config=None,
     )
-
-
-def _redis_client(url: str | None):  # type: ignore[no-untyped-def]
-    if url is None:
-        return None
-    from redis.asyncio import Redis
-
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)

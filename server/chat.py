@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from checkpointing.fenced import FENCE_KEY, FenceRejected
+from core.ids import check_id
 from graphs.compiler import Squad
 from graphs.state import SquadContext
 from nodes.routing import HistoryTurn
@@ -25,6 +26,12 @@ from server.turn_hooks import Admission, TurnHooks
 log = logging.getLogger("esquadra.chat")
 
 ChatEvent = tuple[str, dict[str, Any]]
+
+# Shown in the thread where a reply was cut by a crash or a lost connection; the next reply
+# answers that message together with the new one.
+CUT_REPLY_NOTE = (
+    "(Minha resposta a esta mensagem foi interrompida. Respondo agora, junto com a próxima.)"
+)
 
 INTERNAL_ERROR = {
     "code": "internal_error",
@@ -38,6 +45,9 @@ class ChatTurn:
     thread_id: str | None = None  # None: the user's active thread, or a new one
     user_id: str | None = None  # the sender's id on `channel` (e.g. a WhatsApp number)
     channel: str = "api"
+    # When the server received it (`time.time()`, stamped first thing by the route): its place
+    # in the thread's queue. None: when the turn asks the gate.
+    arrived_at: float | None = None
 
 
 def new_thread_id() -> str:
@@ -56,7 +66,14 @@ class ChatService:
         self._running: set[asyncio.Task[None]] = set()
 
     async def prepare(self, turn: ChatTurn) -> ChatTurn:
-        """The turn with its canonical user id and its thread (the user's active one, or new)."""
+        """The turn with its canonical user id and its thread (the user's active one, or new).
+
+        `InvalidId` when the thread or user id breaks the id rule (every channel comes here).
+        """
+        if turn.thread_id is not None:
+            check_id(turn.thread_id, "thread_id")
+        if turn.user_id is not None:
+            check_id(turn.user_id, "user_id")
         user_id = await self.hooks.identity.resolve(turn.channel, turn.user_id)
         thread_id = turn.thread_id
         if thread_id is None and user_id is not None:
@@ -64,7 +81,7 @@ class ChatService:
         thread_id = thread_id or new_thread_id()
         if user_id is not None:
             await self.hooks.identity.set_active_thread(user_id, thread_id)
-        return ChatTurn(turn.message, thread_id, user_id, turn.channel)
+        return replace(turn, thread_id=thread_id, user_id=user_id)
 
     async def stream(self, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
         """Yield `route`, `token`…, then `done` or `error` (always last), or only `merged`.
@@ -110,7 +127,7 @@ class ChatService:
         assert turn.thread_id is not None
         try:
             async with self.hooks.gate.admit(
-                turn.thread_id, turn.channel, turn.message
+                turn.thread_id, turn.channel, turn.message, turn.arrived_at
             ) as admission:
                 if admission.merged_into is not None:
                     emit(("merged", {"into": admission.merged_into, "thread_id": turn.thread_id}))
@@ -140,6 +157,14 @@ class ChatService:
             # Saved with every checkpoint, so a user's threads can be found by user id later.
             "metadata": {"user_id": turn.user_id, "channel": turn.channel},
         }
+        turn_id = uuid.uuid4().hex
+        assert turn.thread_id is not None
+        # Durable before the reply starts (one small write): a crash mid-reply cannot lose it.
+        unfinished = await self.hooks.pending.begin(
+            turn.thread_id, turn_id, turn.message, turn.user_id, turn.channel
+        )
+        inputs = await self._unanswered(turn.thread_id, unfinished) if unfinished else []
+        inputs.append(HumanMessage(content=turn.message, id=turn_id))
         memory = self.squad.loaded.spec.memory
         facts: list[str] = []
         if turn.user_id is not None and memory.enabled:
@@ -147,7 +172,7 @@ class ChatService:
                 turn.user_id, turn.message, memory.max_facts_in_prompt
             )
         run = self.graph.astream(
-            {"messages": [HumanMessage(content=turn.message)]},
+            {"messages": inputs},
             config,  # type: ignore[arg-type]
             context=SquadContext(user_id=turn.user_id, channel=turn.channel, facts=tuple(facts)),
             stream_mode=["custom", "updates"],
@@ -177,6 +202,7 @@ class ChatService:
                             result = update["turn"]
         except TurnInterrupted:
             await self._keep_interrupted(config, agent, "".join(partial or []))
+            await self.hooks.pending.finish(turn.thread_id, turn_id)
             yield "error", dict(INTERRUPTED)
             return
         except FenceRejected:
@@ -194,6 +220,7 @@ class ChatService:
         if result is None:
             yield "error", dict(INTERNAL_ERROR)
             return
+        await self.hooks.pending.finish(turn.thread_id, turn_id)  # the checkpoint has the turn
         if result["error"] is not None:
             yield "error", dict(result["error"])
             return
@@ -225,12 +252,37 @@ class ChatService:
         except FenceRejected:
             log.warning("interrupted reply on thread %s not kept: lock lost", config)
 
-    async def thread_messages(self, thread_id: str) -> list[dict[str, Any]] | None:
-        """The thread's conversation, or None when no such thread was ever written."""
+    async def _unanswered(self, thread_id: str, unfinished: Any) -> list[Any]:
+        """What the thread needs before this turn's message when the previous turn never
+        finished (a crash, a lost lock, a hang-up): its message if the checkpoint lacks it,
+        and a marked note standing for the reply it never got."""
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
-        if not snapshot.values:
-            return None
-        return [_as_dict(m) for m in snapshot.values.get("messages", []) if _as_dict(m)]
+        stored = snapshot.values.get("messages", []) if snapshot.values else []
+        ids = [m.id for m in stored]
+        missing: list[Any] = []
+        if unfinished.turn_id in ids:
+            if any(isinstance(m, AIMessage) for m in stored[ids.index(unfinished.turn_id) :]):
+                return []  # it was answered; only its bookkeeping row was left behind
+        else:
+            missing.append(HumanMessage(content=unfinished.message, id=unfinished.turn_id))
+        log.warning("thread %s: turn %s never finished; kept", thread_id, unfinished.turn_id)
+        note = AIMessage(content=CUT_REPLY_NOTE, response_metadata={"interrupted": True})
+        return [*missing, note]
+
+    async def thread_messages(self, thread_id: str) -> list[dict[str, Any]] | None:
+        """The thread's conversation, or None when no such thread was ever written.
+
+        A message whose turn has not finished (being answered now, or cut by a crash and not
+        yet folded into a later turn) is shown last with `pending: true`."""
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
+        stored = snapshot.values.get("messages", []) if snapshot.values else []
+        messages = [d for d in map(_as_dict, stored) if d]
+        unfinished = await self.hooks.pending.get(thread_id)
+        if unfinished is not None and unfinished.turn_id not in {m.id for m in stored}:
+            messages.append(
+                {"role": "user", "content": unfinished.message, "agent": None, "pending": True}
+            )
+        return messages or None
 
     async def thread_history(self, thread_id: str) -> list[HistoryTurn]:
         """The thread's stored conversation in the router's shape, as much as the router reads

@@ -9,18 +9,26 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-DEFAULT_CONFIG = "agents.yaml"
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+
+# `esquadra eval-routing … | head` should end quietly, not with a BrokenPipeError: these
+# commands only print, so they take SIGPIPE's default action (exit). `serve`, `worker` and
+# `chat` never do: a client hanging up mid-stream would kill the server silently (exit -13).
+_PRINTING_COMMANDS = frozenset({"check", "graph", "eval-routing", "fit-routing"})
 
 
 def main(argv: list[str] | None = None) -> int:
-    # `esquadra eval-routing … | head` should end quietly, not with a BrokenPipeError.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command in _PRINTING_COMMANDS:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return int(args.run(args) or 0)
 
 
@@ -35,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="squad YAML (default: $ESQUADRA_CONFIG or agents.yaml)")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
+    serve.epilog = _variables_help()
+    serve.formatter_class = argparse.RawDescriptionHelpFormatter
+
+    migrate = commands.add_parser(
+        "migrate", help="create or upgrade our tables (also done at every start)"
+    )
+    migrate.set_defaults(run=_migrate)
 
     chat = commands.add_parser("chat", help="talk to the squad in this terminal")
     chat.add_argument("--config")
@@ -92,8 +107,28 @@ def _add_plugin_commands(commands: argparse._SubParsersAction) -> None:
         add_parser(commands)
 
 
+def _variables_help() -> str:
+    from core.settings import describe_variables
+
+    rows = describe_variables()
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"  {name:<{width}}  {text} (default: {default})" for name, default, text in rows]
+    return "environment variables:\n" + "\n".join(lines)
+
+
+def _settings(**overrides: object) -> Settings:
+    """The settings from the environment, with what the command line said; exits on bad values."""
+    from core.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        print(f"esquadra: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _config_path(explicit: str | None) -> Path:
-    return Path(explicit or os.environ.get("ESQUADRA_CONFIG") or DEFAULT_CONFIG)
+    return Path(explicit) if explicit else _settings().config_path
 
 
 def _report_issues(path: Path) -> bool:
@@ -126,22 +161,74 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from functools import partial
+
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from server.app import create_app
 
     path = _config_path(args.config)
     if not _report_issues(path):
         return 1
-    # Workers are separate processes: they read the config path from the environment.
-    os.environ["ESQUADRA_CONFIG"] = str(path.resolve())
+    settings = _settings(config_path=path.resolve())
+    problem = _serving_problem(settings, args.workers)
+    if problem:
+        print(f"esquadra serve: {problem}", file=sys.stderr)
+        return 1
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        "server.app:create_app",
+    # The settings object itself goes to every worker (pickled by uvicorn's spawn): the CLI
+    # never writes them into the environment.
+    config = uvicorn.Config(
+        partial(create_app, settings),
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
     )
+    server = uvicorn.Server(config)
+    if args.workers > 1:
+        Multiprocess(config, target=server.run, sockets=[config.bind_socket()]).run()
+    else:
+        server.run()
+    return 0 if server.started or args.workers > 1 else 1
+
+
+def _serving_problem(settings: Settings, workers: int) -> str | None:
+    """Why these settings cannot serve (one line), or None."""
+    if workers > 1 and (settings.redis_url is None or settings.backend != "postgres"):
+        return (
+            f"--workers {workers} needs DATABASE_URL (PostgreSQL) and REDIS_URL: without them "
+            "each worker would keep its own locks and sessions and lose concurrent turns; "
+            "use --workers 1 for the embedded default"
+        )
+    if settings.backend == "postgres":
+        from checkpointing.stores import StoreUnavailable, check_database
+
+        try:
+            asyncio.run(check_database(settings.database_url or ""))
+        except StoreUnavailable as exc:
+            return str(exc)
+    return None
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from checkpointing import StoreUnavailable, open_stores
+    from checkpointing.migrations import applied_versions
+
+    settings = _settings()
+
+    async def run() -> list[int]:
+        async with open_stores(settings) as stores:
+            return await applied_versions(stores.db)
+
+    try:
+        versions = asyncio.run(run())
+    except StoreUnavailable as exc:
+        print(f"esquadra migrate: {exc}", file=sys.stderr)
+        return 1
+    print(f"{settings.backend}: schema at version {max(versions, default=0)} ({versions})")
     return 0
 
 
@@ -152,21 +239,15 @@ def _graph(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
     if not _report_issues(path):
         return 1
-    squad = build_squad(load_spec(path), {}, offline=True, cache_dir=_cache_dir())
+    squad = build_squad(load_spec(path), {}, offline=True, cache_dir=_settings().embeddings_cache)
     print(squad.builder.compile().get_graph().draw_mermaid())
     return 0
-
-
-def _cache_dir() -> Path:
-    from server.settings import Settings
-
-    return Settings.from_env().embeddings_cache
 
 
 def _eval_routing(args: argparse.Namespace) -> int:
     import json
 
-    from graphs.compiler import build_squad
+    from graphs.compiler import build_squad_for
     from graphs.loader import load_spec
     from graphs.routing import build_router, read_routing_data
     from graphs.routing_eval import evaluate, format_report
@@ -181,11 +262,12 @@ def _eval_routing(args: argparse.Namespace) -> int:
         print(f"esquadra eval-routing: {exc}", file=sys.stderr)
         return 1
     loaded = load_spec(path)
+    settings = _settings(config_path=path)
     if args.no_llm:
-        router = build_router(loaded, cache_dir=_cache_dir(), include_llm=False)
+        router = build_router(loaded, cache_dir=settings.embeddings_cache, include_llm=False)
         report = asyncio.run(evaluate(router, rows))
     else:
-        squad = build_squad(loaded, os.environ, cache_dir=_cache_dir())
+        squad = build_squad_for(loaded, settings)
         router = squad.router
         if args.llm_only:
             router = Router(
@@ -215,8 +297,7 @@ def _eval_routing(args: argparse.Namespace) -> int:
 
 
 def _fit_routing(args: argparse.Namespace) -> int:
-    # A batch job with the machine to itself: two OpenMP threads halve the embedding time.
-    os.environ.setdefault("ESQUADRA_EMBED_THREADS", str(min(2, os.cpu_count() or 1)))
+    from core.embeddings import set_default_threads
     from graphs.loader import load_spec
     from graphs.routing_fit import fit_routing, write_fitted
 
@@ -224,8 +305,11 @@ def _fit_routing(args: argparse.Namespace) -> int:
     if not _report_issues(path):
         return 1
     loaded = load_spec(path)
+    settings = _settings()
+    # A batch job with the machine to itself: two OpenMP threads halve the embedding time.
+    set_default_threads(settings.embed_threads or min(2, os.cpu_count() or 1))
     try:
-        fitted = fit_routing(loaded, _cache_dir())
+        fitted = fit_routing(loaded, settings.embeddings_cache)
         written = write_fitted(loaded, fitted)
     except ValueError as exc:
         print(f"esquadra fit-routing: {exc}", file=sys.stderr)
@@ -240,10 +324,10 @@ def _fit_routing(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from checkpointing import StoreUnavailable, open_stores
     from checkpointing.memory_pipeline import run_worker
-    from server.settings import Settings
 
-    settings = Settings.from_env()
+    settings = _settings(memory_reclaim_s=args.reclaim_after)
     if settings.redis_url is None:
         print(
             "esquadra worker: REDIS_URL is not set; without Redis the server learns facts "
@@ -252,14 +336,16 @@ def _worker(args: argparse.Namespace) -> int:
         )
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    return asyncio.run(
-        run_worker(
-            settings.database_url,
-            settings.data_dir,
-            settings.redis_url,
-            reclaim_after_s=args.reclaim_after,
-        )
-    )
+
+    async def run() -> int:
+        async with open_stores(settings) as stores:
+            return await run_worker(stores)
+
+    try:
+        return asyncio.run(run())
+    except StoreUnavailable as exc:
+        print(f"esquadra worker: {exc}", file=sys.stderr)
+        return 1
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -268,7 +354,8 @@ def _chat(args: argparse.Namespace) -> int:
         return 1
     from server.terminal import run_terminal_chat
 
-    return asyncio.run(run_terminal_chat(path, thread_id=args.thread, user_id=args.user))
+    settings = _settings(config_path=path)
+    return asyncio.run(run_terminal_chat(settings, thread_id=args.thread, user_id=args.user))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from core.ids import InvalidId
+
 log = logging.getLogger("esquadra.server")
 
 
@@ -40,10 +42,12 @@ def exception_to_response(request: Request[Any, Any, Any], exc: Exception) -> Re
     if isinstance(exc, ApiError):
         body = error_body(exc.code, str(exc.detail), **(exc.extra or {}))  # type: ignore[arg-type]
         return Response(body, status_code=exc.status_code)
+    if isinstance(exc, InvalidId):  # from the handlers or ChatService.prepare
+        return Response(error_body("invalid_id", exc.message), status_code=400)
     if isinstance(exc, ValidationException):
+        code = "invalid_id" if _first_key(exc) in ID_FIELDS else "invalid_request"
         return Response(
-            error_body("invalid_request", _validation_message(exc), errors=exc.extra or []),
-            status_code=400,
+            error_body(code, _validation_message(exc), errors=exc.extra or []), status_code=400
         )
     if isinstance(exc, NotFoundException):
         return Response(error_body("not_found", "Rota não encontrada."), status_code=404)
@@ -60,6 +64,15 @@ def exception_to_response(request: Request[Any, Any, Any], exc: Exception) -> Re
         error_body("internal_error", "Erro interno. Já registramos o problema."),
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
     )
+
+
+# Body and path fields that hold ids: a type or length error on them is an `invalid_id` too.
+ID_FIELDS = frozenset({"thread_id", "user_id", "sender_id", "fact_id"})
+
+
+def _first_key(exc: ValidationException) -> str | None:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    return errors[0].get("key") if errors and isinstance(errors[0], dict) else None
 
 
 def _validation_message(exc: ValidationException) -> str:

@@ -19,9 +19,9 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from checkpointing.fenced import FenceStore, fence_checkpointer, fences_for
+from checkpointing.fenced import FencedSaver, FenceStore, fences_for
 from checkpointing.locks import (
     AcquireMode,
     Busy,
@@ -30,6 +30,7 @@ from checkpointing.locks import (
     RedisThreadLocks,
     ThreadLocks,
 )
+from checkpointing.stores import Stores
 from graphs.schema import Sessions
 from server.errors import ApiError
 from server.turn_hooks import Admission
@@ -81,7 +82,9 @@ class ThreadGate:
         return self.sessions.gate.channel(channel).policy
 
     @asynccontextmanager
-    async def admit(self, thread_id: str, channel: str, message: str) -> AsyncIterator[Admission]:
+    async def admit(
+        self, thread_id: str, channel: str, message: str, arrived_at: float | None = None
+    ) -> AsyncIterator[Admission]:
         rules = self.sessions.gate.channel(channel)
         request_id = uuid.uuid4().hex[:16]
         text = message
@@ -96,7 +99,10 @@ class ThreadGate:
             text = "\n".join(texts) or message
         try:
             lease = await self.locks.acquire(
-                thread_id, ttl_s=self.sessions.locks.ttl_s, mode=_MODES[rules.policy]
+                thread_id,
+                ttl_s=self.sessions.locks.ttl_s,
+                mode=_MODES[rules.policy],
+                arrived_at=arrived_at,
             )
         except Busy:
             raise ThreadBusy() from None
@@ -106,7 +112,16 @@ class ThreadGate:
                 message=text, fence=fence, interrupted=lease.interrupted, request_id=request_id
             )
         finally:
-            await lease.release()
+            # The turn is over (its `done` may already be on the wire): a release that fails
+            # (Redis died mid-turn) must not break the stream. The lock expires after its TTL.
+            try:
+                await lease.release()
+            except Exception:
+                log.exception(
+                    "releasing the lock of thread %s failed; it expires in at most %ss",
+                    thread_id,
+                    self.sessions.locks.ttl_s,
+                )
 
     async def aclose(self) -> None:
         await self.locks.aclose()
@@ -138,37 +153,19 @@ async def until_set(source: AsyncIterator[T], stop: asyncio.Event) -> AsyncItera
                 await aclose()
 
 
-async def open_gate(
-    sessions: Sessions, redis_url: str | None, prefix: str, checkpointer: Any
-) -> tuple[ThreadGate, Any]:
-    """The gate for this process and the checkpointer view the graph must write through.
+async def open_gate(sessions: Sessions, stores: Stores) -> tuple[ThreadGate, FencedSaver]:
+    """The gate for this process and the fenced checkpointer the graph must write through.
 
-    With `REDIS_URL`: Redis locks (falling back to in-process ones while Redis is down);
-    without: in-process locks. Postgres checkpoints get the `thread_fences` table.
+    With Redis: Redis locks on the service's client (in-process ones while Redis is down);
+    without: in-process locks. Fences live on the SQL seam: on Postgres the `thread_fences`
+    table (created by the migrations), elsewhere in-process.
     """
-    fences = fences_for(checkpointer)
-    setup = getattr(fences, "setup", None)
-    if setup is not None:
-        await setup()
+    fences = fences_for(stores.db)
     locks: ThreadLocks
-    if redis_url:
-        from redis.asyncio import BlockingConnectionPool, Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        # Many waiters share few connections: a full pool makes a caller wait its turn instead
-        # of failing (which would look like Redis being down). One quick retry, no backoff: a
-        # dead Redis must cost a turn little before we fall back.
-        pool = BlockingConnectionPool.from_url(
-            redis_url,
-            max_connections=32,
-            timeout=10,
-            socket_connect_timeout=1,
-            socket_timeout=2,
-            retry=Retry(NoBackoff(), 1),
+    if stores.redis is not None:
+        locks = FallbackThreadLocks(
+            RedisThreadLocks(stores.redis.client, stores.settings.redis_prefix), stores.redis
         )
-        client = Redis.from_pool(pool)  # closing the client closes the pool
-        locks = FallbackThreadLocks(RedisThreadLocks(client, prefix))
     else:
         locks = LocalThreadLocks()
-    return ThreadGate(sessions, locks, fences), fence_checkpointer(checkpointer, fences)
+    return ThreadGate(sessions, locks, fences), FencedSaver(stores.checkpointer, fences)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import msgspec
 from litestar import delete, get
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from checkpointing.memory_pipeline import MemoryService
+from core.ids import check_id, parse_fact_id
 from server.errors import ApiError
-from server.schemas import ErrorBody
+from server.schemas import ErrorBody, response_spec
 
 
 class FactView(msgspec.Struct):
@@ -34,10 +34,11 @@ def _fact_not_found(fact_id: str) -> ApiError:
     "/v1/users/{user_id:str}/memory",
     summary="Facts the squad remembers about this user's business",
     description="Only current facts: one told later supersedes an older one of the same kind.",
+    responses={400: response_spec(ErrorBody, description="`invalid_id`.")},
 )
 async def list_memory(user_id: FromPath[str], state: State) -> MemoryReply:
     memory: MemoryService = state.memory
-    facts = await memory.facts(user_id)
+    facts = await memory.facts(check_id(user_id, "user_id"))
     return MemoryReply(
         user_id=user_id,
         facts=[
@@ -57,12 +58,18 @@ async def list_memory(user_id: FromPath[str], state: State) -> MemoryReply:
     "/v1/users/{user_id:str}/memory/{fact_id:str}",
     summary="Forget one fact",
     status_code=204,
-    responses={404: ResponseSpec(ErrorBody, description="`fact_not_found`.")},
+    responses={
+        400: response_spec(ErrorBody, description="`invalid_id`."),
+        404: response_spec(ErrorBody, description="`fact_not_found`."),
+    },
 )
 async def forget_fact(user_id: FromPath[str], fact_id: FromPath[str], state: State) -> None:
     memory: MemoryService = state.memory
-    # A non-numeric id cannot name a fact: the same 404 as an unknown one, not a routing error.
-    if not fact_id.isdigit() or not await memory.forget(user_id, int(fact_id)):
+    check_id(user_id, "user_id")
+    check_id(fact_id, "fact_id")
+    # An id that is not a number within int64 cannot name a fact: the same 404 as an unknown one.
+    number = parse_fact_id(fact_id)
+    if number is None or not await memory.forget(user_id, number):
         raise _fact_not_found(fact_id)
 
 

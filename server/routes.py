@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
+from core.ids import check_id
+from core.settings import Settings
 from nodes.routing import HistoryTurn
 from server.chat import ChatEvent, ChatService, ChatTurn
 from server.errors import ApiError
@@ -28,13 +31,44 @@ from server.schemas import (
     Readiness,
     ScoredAgent,
     ThreadView,
+    refuse_deep_json,
+    response_spec,
 )
-from server.settings import Settings
 
-_ERRORS = {
-    400: ResponseSpec(ErrorBody, description="Invalid request: `{code, message}`."),
-    404: ResponseSpec(ErrorBody, description="Unknown thread."),
-}
+_INVALID = response_spec(
+    ErrorBody,
+    description="Invalid request: `{code, message}` (`invalid_json`, `invalid_request`, "
+    "`invalid_id`, `empty_message`, …).",
+)
+_ERRORS = {400: _INVALID, 404: response_spec(ErrorBody, description="Unknown thread.")}
+
+
+# One Server-Sent Event (Open API before 3.2: `schema` describes each event of the stream).
+_SSE_EVENT = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["event", "data"],
+    properties={
+        "event": Schema(
+            type=OpenAPIType.STRING, enum=["route", "token", "done", "error", "merged"]
+        ),
+        "data": Schema(type=OpenAPIType.STRING, content_media_type="application/json"),
+    },
+    description="`route`, `token`…, then `done` or `error` (always last); or only `merged`.",
+)
+
+
+@dataclass
+class _ChatOperation(Operation):
+    """`POST /v1/chat` answers 200 with an event stream, or JSON on `Accept: application/json`:
+    Litestar documents one media type per status, so the stream is added here."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {
+                "text/event-stream": OpenAPIMediaType(schema=_SSE_EVENT),
+                **(ok.content or {}),
+            }
 
 
 @post(
@@ -48,28 +82,37 @@ _ERRORS = {
         "turn comes as one object."
     ),
     responses={
-        200: ResponseSpec(ChatReply, description="JSON reply (Accept: application/json)."),
-        202: ResponseSpec(
+        200: response_spec(ChatReply, description="JSON reply (Accept: application/json)."),
+        202: response_spec(
             MergedReply, description="JSON mode: merged into another request's turn."
         ),
         **_ERRORS,
-        409: ResponseSpec(
+        409: response_spec(
             ErrorBody,
             description="`thread_busy`: the thread is still answering and the channel's "
             "policy is `reject`.",
         ),
-        502: ResponseSpec(ErrorBody, description="Model provider failed."),
+        502: response_spec(ErrorBody, description="Model provider failed."),
+        504: response_spec(ErrorBody, description="Model provider timed out."),
     },
     status_code=200,
+    before_request=refuse_deep_json,
+    operation_class=_ChatOperation,
 )
 async def chat(
     data: JSONBody[ChatRequest], request: Request[Any, Any, Any], state: State
 ) -> Response[Any]:
+    # Arrival, first thing: the thread's queue follows it, not when the look-ups below finish.
+    arrived_at = time.time()
     message = _checked_text(data.message, state.settings, "message")
     service: ChatService = state.chat
     turn = await service.prepare(
         ChatTurn(
-            message=message, thread_id=data.thread_id, user_id=data.user_id, channel=data.channel
+            message=message,
+            thread_id=data.thread_id,
+            user_id=data.user_id,
+            channel=data.channel,
+            arrived_at=arrived_at,
         )
     )
     if _wants_json(request):
@@ -90,11 +133,14 @@ async def chat(
     summary="Which agent would answer this message",
     description="Runs the routing layers only (no reply). `history` wins over `thread_id`; "
     "with only `thread_id`, the thread's stored conversation is the history.",
-    responses=_ERRORS,
+    responses={400: _INVALID},
     status_code=200,
+    before_request=refuse_deep_json,
 )
 async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyReply:
     text = _checked_text(data.text, state.settings, "text")
+    if data.thread_id is not None:
+        check_id(data.thread_id, "thread_id")
     service: ChatService = state.chat
     started = time.perf_counter()
     if data.history is not None:
@@ -118,7 +164,7 @@ async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyRep
 @get("/v1/threads/{thread_id:str}", summary="A thread's messages", responses=_ERRORS)
 async def get_thread(thread_id: FromPath[str], state: State) -> ThreadView:
     service: ChatService = state.chat
-    messages = await service.thread_messages(thread_id)
+    messages = await service.thread_messages(check_id(thread_id, "thread_id"))
     if messages is None:
         raise ApiError(404, "thread_not_found", f"Conversa '{thread_id}' não encontrada.")
     return ThreadView(thread_id=thread_id, messages=messages)  # type: ignore[arg-type]
@@ -132,7 +178,7 @@ async def healthz() -> Health:
 @get(
     "/readyz",
     summary="Database, Redis and config are ready",
-    responses={503: ResponseSpec(Readiness, description="Something is not reachable.")},
+    responses={503: response_spec(Readiness, description="Something is not reachable.")},
 )
 async def readyz(state: State) -> Response[Readiness]:
     readiness = await check_readiness(state)

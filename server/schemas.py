@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
 import msgspec
+from litestar import Request
+from litestar.openapi.datastructures import ResponseSpec
 
-ThreadId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+from core.ids import MAX_ID_CHARS
+from server.errors import ApiError
+
+# Ids are checked by `core.ids.check_id` (handlers and `ChatService.prepare`); the bounds here
+# put them in the OpenAPI schema (msgspec checks them too; an error on an id field is an
+# `invalid_id`, see server/errors.py). Thread ids are also URL- and header-safe (they go back
+# in `X-Thread-Id`), hence their narrower alphabet.
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
+ThreadId = Annotated[str, msgspec.Meta(pattern=rf"^[A-Za-z0-9._:-]{{1,{MAX_ID_CHARS}}}$")]
 Channel = Literal["web", "whatsapp", "api", "cli"]
 
 
@@ -14,7 +25,7 @@ class ChatRequest(msgspec.Struct, forbid_unknown_fields=True):
     # Length is checked by the handler so the error can say, in Portuguese, what to change.
     message: str
     thread_id: ThreadId | None = None
-    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+    user_id: Id | None = None
     channel: Channel = "api"
 
 
@@ -53,6 +64,7 @@ class ThreadMessage(msgspec.Struct, omit_defaults=True):
     content: str
     agent: str | None
     interrupted: bool = False  # only present (true) on a reply cut short by a newer message
+    pending: bool = False  # only present (true) on a message whose turn has not finished
 
 
 class MergedReply(msgspec.Struct):
@@ -107,3 +119,46 @@ class ClassifyReply(msgspec.Struct):
     confidence: float
     candidates: list[ScoredAgent]
     latency_ms: float
+
+
+def response_spec(data: type[Any], description: str) -> ResponseSpec:
+    """A documented response. Without Litestar's generated examples: they are random, a new
+    set at every start, and show clients values no route ever returns."""
+    return ResponseSpec(data, description=description, generate_examples=False)
+
+
+# JSON bodies nest a few levels (a history item in a list in an object). msgspec decodes an
+# untyped body (Litestar's `request.json()`, before the struct is built) recursively: ~1,000
+# levels end in a RecursionError, so deep bodies are refused before they are decoded.
+MAX_JSON_DEPTH = 32
+# A string ends at its closing quote or at the end of the body (a backslash may be the last
+# byte): every attempt matches, so removing strings stays linear on unterminated ones.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\(?:.|\Z)[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_CLOSERS_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the arrays/objects in `body` nest deeper than `limit` (brackets inside strings do
+    not count), or more than `limit` brackets are left open. All in C-speed passes: strings
+    out, only brackets kept, then each pass drops the innermost pairs (one level)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # too few brackets to nest that deep: most bodies stop here
+    brackets = _JSON_STRING.sub(b"", body).translate(_CLOSERS_AS_SQUARE, _NOT_BRACKETS)
+    for _ in range(limit):
+        inner = brackets.replace(b"[]", b"")
+        if len(inner) == len(brackets):
+            break
+        brackets = inner
+    return b"[]" in brackets or brackets.count(b"[") > limit
+
+
+async def refuse_deep_json(request: Request[Any, Any, Any]) -> None:
+    """`before_request` hook of the routes with a JSON body: 400 `invalid_json` when too deep."""
+    if json_depth_exceeds(await request.body()):
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"O corpo da requisição não é um JSON aceito: passa de {MAX_JSON_DEPTH} níveis de "
+            "listas e objetos aninhados.",
+        )

@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-from pathlib import Path
 
-from checkpointing import open_checkpointer
-from graphs.compiler import build_squad
+from checkpointing import open_stores
+from core.settings import Settings
+from graphs.compiler import build_squad_for
 from graphs.loader import load_spec
 from server.chat import ChatService, ChatTurn, new_thread_id
-from server.settings import Settings
 
 _EXIT_WORDS = {"sair", "exit", "quit", ":q"}
 
 
-async def run_terminal_chat(config: Path, *, thread_id: str | None, user_id: str | None) -> int:
+async def run_terminal_chat(
+    settings: Settings, *, thread_id: str | None, user_id: str | None
+) -> int:
     """Stream a reply, with the agent's name, to each line read; empty input or 'sair' ends."""
-    settings = Settings.from_env()
-    squad = build_squad(
-        load_spec(config),
-        os.environ,
-        offline=settings.offline,
-        cache_dir=settings.embeddings_cache,
-    )
+    squad = build_squad_for(load_spec(settings.config_path), settings)
     names = {agent.id: agent.name for agent in squad.loaded.spec.agents}
     thread = thread_id or new_thread_id()
-    async with open_checkpointer(settings.database_url, settings.data_dir) as checkpointer:
-        service = ChatService(squad, squad.builder.compile(checkpointer=checkpointer))
+    async with open_stores(settings) as stores:
+        service = ChatService(squad, squad.builder.compile(checkpointer=stores.checkpointer))
         print(f"Esquadra — conversa {thread}. Digite 'sair' para terminar.")
         while True:
             try:

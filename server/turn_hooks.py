@@ -46,6 +46,22 @@ class SessionHook(Protocol):
     async def record_turn(self, thread_id: str) -> None: ...
 
 
+class PendingHook(Protocol):
+    """The user's message of a running turn, durable before the reply starts."""
+
+    async def begin(
+        self, thread_id: str, turn_id: str, message: str, user_id: str | None, channel: str
+    ) -> Any:
+        """Record the message; the thread's previous turn (`PendingTurn`) if it never finished."""
+        ...
+
+    async def finish(self, thread_id: str, turn_id: str) -> None: ...
+
+    async def get(self, thread_id: str) -> Any:
+        """The thread's unfinished turn (`PendingTurn`), or None."""
+        ...
+
+
 @dataclass
 class Admission:
     """What the gate decided for one incoming message."""
@@ -60,8 +76,13 @@ class Admission:
 class TurnGate(Protocol):
     """Per-thread concurrency: one turn at a time, by the channel's policy."""
 
-    def admit(self, thread_id: str, channel: str, message: str) -> Any:
-        """An async context manager yielding an `Admission` (raises `Busy` under `reject`)."""
+    def admit(
+        self, thread_id: str, channel: str, message: str, arrived_at: float | None = None
+    ) -> Any:
+        """An async context manager yielding an `Admission` (raises `Busy` under `reject`).
+
+        `arrived_at`: when the server received the message (`time.time()`; None: now). Turns
+        are served in this order, not in the order their look-ups finished."""
         ...
 
 
@@ -89,11 +110,28 @@ class NoSessions:
         return None
 
 
+class NoPending:
+    """Nothing recorded: a process that dies mid-turn loses that turn (CLI, Studio)."""
+
+    async def begin(
+        self, thread_id: str, turn_id: str, message: str, user_id: str | None, channel: str
+    ) -> Any:
+        return None
+
+    async def finish(self, thread_id: str, turn_id: str) -> None:
+        return None
+
+    async def get(self, thread_id: str) -> Any:
+        return None
+
+
 class OpenGate:
     """No coordination: every message runs at once (single-user tools, Studio)."""
 
     @asynccontextmanager
-    async def admit(self, thread_id: str, channel: str, message: str) -> AsyncIterator[Admission]:
+    async def admit(
+        self, thread_id: str, channel: str, message: str, arrived_at: float | None = None
+    ) -> AsyncIterator[Admission]:
         yield Admission(message=message)
 
 
@@ -103,3 +141,4 @@ class TurnHooks:
     memory: MemoryHook = field(default_factory=NoMemory)
     sessions: SessionHook = field(default_factory=NoSessions)
     gate: TurnGate = field(default_factory=OpenGate)
+    pending: PendingHook = field(default_factory=NoPending)

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
 
 import msgspec
 from litestar import get, post
 from litestar.datastructures import State
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from checkpointing.hooks import IdentityService, InvalidLinkCode
 from checkpointing.identity import UnknownUser, UserView
 from checkpointing.link_codes import TooManyAttempts
+from core.ids import check_id
 from server.errors import ApiError
-from server.schemas import Channel, ErrorBody
+from server.schemas import Channel, ErrorBody, Id, refuse_deep_json, response_spec
 
-SenderId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _CODE = re.compile(r"^\d{6}$")
 
 
@@ -41,26 +39,26 @@ class LinkCodeReply(msgspec.Struct):
 
 class LinkRequest(msgspec.Struct, forbid_unknown_fields=True):
     channel: Channel
-    sender_id: SenderId
+    sender_id: Id
 
 
 class RedeemRequest(msgspec.Struct, forbid_unknown_fields=True):
     channel: Channel
-    sender_id: SenderId
+    sender_id: Id
     code: str
 
 
-_ERRORS = {
-    400: ResponseSpec(ErrorBody, description="Invalid request or link code: `{code, message}`."),
-    404: ResponseSpec(ErrorBody, description="Unknown user."),
-}
+_INVALID = response_spec(
+    ErrorBody, description="Invalid request, id or link code: `{code, message}`."
+)
+_ERRORS = {400: _INVALID, 404: response_spec(ErrorBody, description="Unknown user.")}
 
 
 @get(
     "/v1/users/{user_id:str}", summary="A user's channel links and active thread", responses=_ERRORS
 )
 async def get_user(user_id: FromPath[str], state: State) -> UserReply:
-    view = await _identity(state).user(user_id)
+    view = await _identity(state).user(check_id(user_id, "user_id"))
     if view is None:
         raise _unknown(user_id)
     return _reply(view)
@@ -77,7 +75,7 @@ async def get_user(user_id: FromPath[str], state: State) -> UserReply:
 async def create_link_code(user_id: FromPath[str], state: State) -> LinkCodeReply:
     identity = _identity(state)
     try:
-        code = await identity.issue_code(user_id)
+        code = await identity.issue_code(check_id(user_id, "user_id"))
     except UnknownUser:
         raise _unknown(user_id) from None
     canonical = await identity.store.canonical(user_id) or user_id
@@ -87,11 +85,13 @@ async def create_link_code(user_id: FromPath[str], state: State) -> LinkCodeRepl
 @post(
     "/v1/link",
     summary="Link this channel's sender to a user with a one-time code",
-    responses={**_ERRORS, 429: ResponseSpec(ErrorBody, description="Too many wrong codes.")},
+    responses={400: _INVALID, 429: response_spec(ErrorBody, description="Too many wrong codes.")},
     status_code=200,
+    before_request=refuse_deep_json,
 )
 async def redeem_link_code(data: JSONBody[RedeemRequest], state: State) -> UserReply:
     identity = _identity(state)
+    check_id(data.sender_id, "sender_id")
     if not _CODE.match(data.code.strip()):
         raise _bad_code()
     try:
@@ -114,9 +114,12 @@ async def redeem_link_code(data: JSONBody[RedeemRequest], state: State) -> UserR
     summary="Admin: link a channel's sender to this user",
     responses=_ERRORS,
     status_code=200,
+    before_request=refuse_deep_json,
 )
 async def add_link(user_id: FromPath[str], data: JSONBody[LinkRequest], state: State) -> UserReply:
     identity = _identity(state)
+    check_id(user_id, "user_id")
+    check_id(data.sender_id, "sender_id")
     try:
         result = await identity.link(user_id, data.channel, data.sender_id)
     except UnknownUser:

@@ -104,9 +104,19 @@ def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
 
 def memory_settings(config: Path = SQUAD_YAML, **overrides: Any) -> Any:
     """App settings for a test: in-memory checkpoints and stores, the given squad YAML."""
-    from server.settings import Settings
+    from core.settings import Settings
 
     return Settings(config_path=config, database_url="memory", **overrides)
+
+
+def store_settings(database_url: str | None, data_dir: Path, **overrides: Any) -> Any:
+    """Settings for opening the stores alone: `None` = SQLite under `data_dir`, "memory", or a
+    Postgres URL."""
+    from core.settings import Settings
+
+    return Settings(
+        config_path=SQUAD_YAML, database_url=database_url, data_dir=data_dir, **overrides
+    )
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ class ServerProcess:
         self._config = config or REPO_ROOT / "agents.yaml"
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> ServerProcess:
+    def start(self, timeout_s: float = 120.0) -> ServerProcess:
         esquadra = Path(sys.executable).parent / "esquadra"
         self._proc = subprocess.Popen(
             [

@@ -6,10 +6,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import SQUAD_YAML
+from conftest import SQUAD_YAML, store_settings
 from langchain_core.messages import HumanMessage
 
-from checkpointing import describe_backend, open_checkpointer
+from checkpointing import open_stores
 from graphs.compiler import build_squad
 from graphs.loader import load_spec
 from graphs.state import SquadContext
@@ -38,8 +38,8 @@ def durable_url(request: pytest.FixtureRequest) -> str | None:
 async def send(url: str | None, data_dir: Path, thread: str, text: str) -> list[str]:
     """Open the store, run one turn, close it again; return the thread's message texts."""
     squad = build_squad(load_spec(SQUAD_YAML), {})
-    async with open_checkpointer(url, data_dir) as saver:
-        graph = squad.builder.compile(checkpointer=saver)
+    async with open_stores(store_settings(url, data_dir)) as stores:
+        graph = squad.builder.compile(checkpointer=stores.checkpointer)
         config = {"configurable": {"thread_id": thread}}
         await graph.ainvoke({"messages": [HumanMessage(content=text)]}, config, context=CONTEXT)
         state = await graph.aget_state(config)
@@ -62,8 +62,8 @@ async def test_thread_survives_reopening_the_store(durable_url: str | None, tmp_
 
 async def test_history_has_one_checkpoint_per_step(store_url: str | None, tmp_path: Path) -> None:
     squad = build_squad(load_spec(SQUAD_YAML), {})
-    async with open_checkpointer(store_url, tmp_path) as saver:
-        graph = squad.builder.compile(checkpointer=saver)
+    async with open_stores(store_settings(store_url, tmp_path)) as stores:
+        graph = squad.builder.compile(checkpointer=stores.checkpointer)
         config = {"configurable": {"thread_id": "t-3"}}
         await graph.ainvoke(
             {"messages": [HumanMessage(content="ideia de post pro natal")]}, config, context=CONTEXT
@@ -74,7 +74,12 @@ async def test_history_has_one_checkpoint_per_step(store_url: str | None, tmp_pa
     assert [s.next for s in history] == [(), ("max",), ("classify",), ("__start__",)]
 
 
-def test_backend_is_chosen_by_url() -> None:
-    assert describe_backend(None) == "sqlite"
-    assert describe_backend("memory") == "memory"
-    assert describe_backend("postgresql://u@h/db") == "postgres"
+def test_backend_is_chosen_by_url(tmp_path: Path) -> None:
+    assert store_settings(None, tmp_path).backend == "sqlite"
+    assert store_settings("memory", tmp_path).backend == "memory"
+    assert store_settings("postgresql://u@h/db", tmp_path).backend == "postgres"
+
+
+async def test_the_embedded_default_keeps_everything_in_one_sqlite_file(tmp_path: Path) -> None:
+    await send(None, tmp_path, "t-4", "registra 1.500 de venda hoje")
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == ["esquadra.sqlite"]  # noqa: ASYNC240

@@ -13,8 +13,8 @@ from conftest import SQUAD_YAML, copy_squad
 from litestar.testing import AsyncTestClient
 
 from core.embeddings import Embedder
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 
 
 def app_for(config: Path = SQUAD_YAML) -> Any:

@@ -23,7 +23,7 @@ def run(
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=240,
         cwd=cwd,
         env={**os.environ, **(env or {})},
     )
@@ -157,3 +157,41 @@ def test_llm_only_without_a_model_says_so() -> None:
     )
     assert result.returncode == 1
     assert "needs a model" in result.stderr
+
+
+def test_serve_refuses_two_workers_on_the_embedded_default(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": "", "REDIS_URL": "", "ESQUADRA_DATA_DIR": str(tmp_path)}
+    result = run("serve", "--workers", "2", "--port", "1", env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--workers 2 needs DATABASE_URL" in lines[0], result.stderr
+
+
+def test_serve_names_a_missing_database_and_how_to_create_it(postgres_url: str) -> None:
+    missing = postgres_url.rpartition("/")[0] + "/esquadra_missing_db"
+    result = run("serve", "--port", "1", env={"DATABASE_URL": missing, "REDIS_URL": ""})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "'esquadra_missing_db' does not exist" in lines[0] and "createdb" in lines[0]
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable() -> None:
+    result = run("serve", "--port", "1", env={"ESQUADRA_OFFLINE": "talvez"})
+    assert result.returncode == 2
+    assert "ESQUADRA_OFFLINE='talvez'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_help_lists_every_variable() -> None:
+    from core.settings import describe_variables
+
+    result = run("serve", "--help")
+    for name, _, _ in describe_variables():
+        assert name in result.stdout
+
+
+def test_migrate_reports_the_schema_version(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": "", "ESQUADRA_DATA_DIR": str(tmp_path)}
+    result = run("migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "sqlite: schema at version 2" in result.stdout

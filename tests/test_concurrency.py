@@ -16,8 +16,8 @@ from conftest import REDIS_TEST_URL, SQUAD_YAML, copy_squad, parse_sse
 from live_server import live_server
 from server_process import ServerProcess
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 
 N_MESSAGES = 100
 STUB_PREFIX = "Resposta simulada para: "  # the stub LLM's default reply echoes the message
@@ -25,8 +25,8 @@ STUB_PREFIX = "Resposta simulada para: "  # the stub LLM's default reply echoes 
 
 @pytest.fixture
 def redis_prefix(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A key prefix of our own for this test (servers read it from the environment); its keys
-    are deleted afterwards."""
+    """A key prefix of our own for this test (child servers read it from the environment; the
+    in-process app from its settings); its keys are deleted afterwards."""
     prefix = f"esquadra-test-{uuid.uuid4().hex[:8]}:"
     monkeypatch.setenv("ESQUADRA_REDIS_PREFIX", prefix)
     yield prefix
@@ -88,7 +88,12 @@ def assert_each_answered_once_in_order(streams: list[Any], thread: dict[str, Any
 async def redis_server(
     redis_url: str, postgres_url: str, redis_prefix: str, online_env: dict[str, str]
 ) -> AsyncIterator[str]:
-    settings = Settings(config_path=SQUAD_YAML, database_url=postgres_url, redis_url=redis_url)
+    settings = Settings(
+        config_path=SQUAD_YAML,
+        database_url=postgres_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+    )
     with live_server(create_app(settings, environ=online_env)) as url:
         yield url
 
@@ -151,7 +156,9 @@ async def test_reject_answers_409_while_the_thread_is_busy(
 ) -> None:
     llm.configure(first_token_ms=1500)
     config = policy_squad(tmp_path, "web", "reject")
-    settings = Settings(config_path=config, database_url="memory", redis_url=redis_url)
+    settings = Settings(
+        config_path=config, database_url="memory", redis_url=redis_url, redis_prefix=redis_prefix
+    )
     with live_server(create_app(settings, environ=online_env)) as url:
         async with httpx.AsyncClient(timeout=30) as client:
             first = await open_stream(
@@ -187,7 +194,9 @@ async def test_interrupt_cancels_the_running_reply_and_keeps_it_marked(
     long_reply = "um dois três quatro cinco seis sete oito nove dez onze doze treze"
     llm.configure(replies=[long_reply, "Pronto, respondendo a nova."], token_interval_ms=150)
     config = policy_squad(tmp_path, "web", "interrupt")
-    settings = Settings(config_path=config, database_url="memory", redis_url=redis_url)
+    settings = Settings(
+        config_path=config, database_url="memory", redis_url=redis_url, redis_prefix=redis_prefix
+    )
     with live_server(create_app(settings, environ=online_env)) as url:
         async with httpx.AsyncClient(timeout=30) as client:
             first = await open_stream(
@@ -227,11 +236,13 @@ async def test_interrupt_cancels_the_running_reply_and_keeps_it_marked(
 async def test_debounce_merges_a_whatsapp_burst_into_one_turn(
     store: str, request: pytest.FixtureRequest, online_env: dict[str, str], llm: Any
 ) -> None:
-    redis_url = None
+    redis_url, prefix = None, "esquadra:"
     if store == "redis":
         redis_url = request.getfixturevalue("redis_url")
-        request.getfixturevalue("redis_prefix")
-    settings = Settings(config_path=SQUAD_YAML, database_url="memory", redis_url=redis_url)
+        prefix = request.getfixturevalue("redis_prefix")
+    settings = Settings(
+        config_path=SQUAD_YAML, database_url="memory", redis_url=redis_url, redis_prefix=prefix
+    )
     burst = ["@lia oi", "preciso de ajuda", "com as férias da funcionária"]
     with live_server(create_app(settings, environ=online_env)) as url:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -257,3 +268,32 @@ async def test_debounce_merges_a_whatsapp_burst_into_one_turn(
         {"role": "user", "content": merged, "agent": None},
         {"role": "assistant", "content": STUB_PREFIX + merged, "agent": "lia"},
     ]
+
+
+N_PAIRS = 50
+
+
+async def test_message_pairs_30ms_apart_are_answered_in_send_order(
+    redis_url: str, postgres_url: str, redis_prefix: str, online_env: dict[str, str], llm: Any
+) -> None:
+    """The order is the order the server received the messages, not the order their look-ups
+    (identity, hot session, a Redis connection) happened to finish."""
+    from litestar.testing import AsyncTestClient
+
+    llm.configure(first_token_ms=40)  # each turn outlasts the gap: the thread stays busy
+    settings = Settings(config_path=SQUAD_YAML, database_url=postgres_url, redis_url=redis_url)
+    body = {"thread_id": "pares", "channel": "web", "user_id": "5511900000000"}
+    sent = [f"@max pedido {n}{part}" for n in range(N_PAIRS) for part in "ab"]
+    async with AsyncTestClient(app=create_app(settings, environ=online_env), timeout=120) as client:
+        tasks = []
+        for text in sent:
+            request = client.post("/v1/chat", json={**body, "message": text})
+            tasks.append(asyncio.create_task(request))
+            await asyncio.sleep(0.03)
+        responses = await asyncio.gather(*tasks)
+        thread = (await client.get("/v1/threads/pares")).json()
+    assert [parse_sse(r.text)[-1][0] for r in responses] == ["done"] * len(sent)
+    asked = [m["content"] for m in thread["messages"][0::2]]
+    swapped = [n for n in range(N_PAIRS) if asked.index(sent[2 * n]) > asked.index(sent[2 * n + 1])]
+    print(f"\n{N_PAIRS} pairs 30 ms apart: {len(swapped)} answered out of send order")
+    assert asked == sent

@@ -1,4 +1,8 @@
-"""Whatever a client sends, the API answers JSON and never a 5xx (property-based, real uvicorn)."""
+"""Whatever a client sends, the API answers JSON `{code, message}` and never a 5xx (real uvicorn).
+
+Property-based over bodies, raw bytes and path ids; `tests/test_schemathesis.py` covers every
+operation from the OpenAPI schema.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from live_server import live_server
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
+from server.schemas import MAX_JSON_DEPTH, json_depth_exceeds
 
 json_values = st.recursive(
     st.none()
@@ -74,7 +79,65 @@ def test_classify_never_fails_on_any_json(http: httpx.Client, body: Any) -> None
     assert_clean(http.post("/v1/classify", json=body))
 
 
+ID_ROUTES = [
+    ("GET", "/v1/threads/{}"),
+    ("GET", "/v1/users/{}"),
+    ("POST", "/v1/users/{}/link-codes"),
+    ("GET", "/v1/users/{}/memory"),
+    ("DELETE", "/v1/users/{}/memory/{}"),
+]
+
+
 @SETTINGS
-@given(thread=st.text(min_size=1, max_size=60))
-def test_thread_lookup_never_fails(http: httpx.Client, thread: str) -> None:
-    assert_clean(http.get(f"/v1/threads/{quote(thread, safe='')}"))
+@given(
+    route=st.sampled_from(ID_ROUTES),
+    ids=st.lists(st.text(min_size=1, max_size=60), min_size=2, max_size=2),
+)
+def test_any_id_in_a_path_never_fails(http: httpx.Client, route: Any, ids: list[str]) -> None:
+    method, template = route
+    path = template.format(*(quote(i, safe="") for i in ids))
+    assert_clean(http.request(method, path))
+
+
+# -- JSON nested too deep: msgspec's untyped decode recursed ~1,000 levels into a RecursionError --
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat", f'{{"message": {nested(1000)}}}'),
+        ("/v1/classify", nested(1000)),
+        ("/v1/link", f'{{"channel": "web", "sender_id": "x", "code": {nested(5000)}}}'),
+    ],
+    ids=["chat", "classify", "link"],
+)
+def test_json_nested_too_deep_is_invalid_json(http: httpx.Client, path: str, body: str) -> None:
+    response = http.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_json"
+
+
+def test_brackets_inside_strings_are_not_nesting(http: httpx.Client) -> None:
+    message = "[" * 200 + '{"a": "\\"}' + "{" * 200
+    response = http.post("/v1/classify", json={"text": message})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "too_deep"),
+    [
+        (b'{"history": [{"role": "user", "content": "oi"}]}', False),
+        (nested(MAX_JSON_DEPTH).encode(), False),
+        (nested(MAX_JSON_DEPTH + 1).encode(), True),
+        (b'"' + b"[" * 100 + b'"', False),
+        (rb'["\\"' + b", []" * 100 + b"]", False),  # an escaped backslash ends its string
+        (rb'["\"' + b"[" * 100 + b'"]', False),  # an escaped quote does not end the string
+        (b"[" * 100, True),  # unbalanced: still refused before decoding
+    ],
+)
+def test_json_depth_scan(body: bytes, too_deep: bool) -> None:
+    assert json_depth_exceeds(body) is too_deep

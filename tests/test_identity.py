@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SQUAD_YAML, parse_sse
+from conftest import SQUAD_YAML, parse_sse, store_settings
 from litestar.testing import AsyncTestClient
 
+from checkpointing import open_stores
 from checkpointing.identity import IdentityStore, UnknownUser
-from checkpointing.sql import open_database
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 
 PHONE = "5511987654321"
 
@@ -21,11 +21,8 @@ PHONE = "5511987654321"
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[IdentityStore]:
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    async with open_database(url, tmp_path / "identity.sqlite") as db:
-        identity = IdentityStore(db)
-        await identity.setup()
-        await identity.setup()  # idempotent: every worker runs it at start-up
-        yield identity
+    async with open_stores(store_settings(url, tmp_path)) as stores:
+        yield IdentityStore(stores.db)
 
 
 async def test_first_contact_creates_a_user_named_after_the_sender(store: IdentityStore) -> None:

@@ -28,7 +28,7 @@ FORBIDDEN = {
 }
 
 # Modules that must import nothing of ours (beyond the listed ones).
-LEAVES = {"graphs/state.py": set(), "core/settings.py": set()}
+LEAVES = {"graphs/state.py": set(), "core/settings.py": set(), "core/ids.py": set()}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -71,3 +71,36 @@ def test_leaf_modules_import_nothing_of_ours(leaf: str) -> None:
         if module.split(".")[0] in ours and module not in LEAVES[leaf]
     ]
     assert not bad, "\n".join(bad)
+
+
+def test_every_library_the_product_imports_is_declared() -> None:
+    """A direct import must be a declared dependency, not something another package brings."""
+    import re
+    import sys
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {
+        re.split(r"[\[<>=!~ ;]", spec, maxsplit=1)[0].lower().replace("_", "-")
+        for spec in project["dependencies"]
+    }
+    ours = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    distributions = packages_distributions()
+    missing = set()
+    for path in _product_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in ours or top in sys.stdlib_module_names or top == "__future__":
+                    continue
+                dists = {d.lower().replace("_", "-") for d in distributions.get(top, [top])}
+                if not dists & declared:
+                    missing.add(f"{top} ({', '.join(sorted(dists))}) in {path.relative_to(ROOT)}")
+    assert not missing, "undeclared direct imports:\n" + "\n".join(sorted(missing))

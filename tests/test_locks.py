@@ -6,21 +6,25 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
+from conftest import store_settings
 from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
+from checkpointing import open_stores
 from checkpointing.fenced import (
     FENCE_KEY,
+    FencedSaver,
     FenceRejected,
     LocalFences,
     PostgresFences,
-    fence_checkpointer,
+    fences_for,
 )
 from checkpointing.locks import (
     Busy,
@@ -29,6 +33,7 @@ from checkpointing.locks import (
     RedisThreadLocks,
     ThreadLocks,
 )
+from checkpointing.redis_guard import GuardedRedis
 
 
 async def redis_locks(url: str) -> tuple[RedisThreadLocks, str]:
@@ -62,23 +67,101 @@ async def locks(request: pytest.FixtureRequest) -> AsyncIterator[ThreadLocks]:
         await drop_keys(url, prefix)
 
 
+async def queued(locks: ThreadLocks, thread_id: str) -> int:
+    """How many waiters the lock knows of on `thread_id`."""
+    if isinstance(locks, RedisThreadLocks):
+        return int(await locks.client.zcard(locks.key(thread_id, "queue")))
+    state = locks._threads.get(thread_id)  # type: ignore[attr-defined]
+    return len(state.waiters) if state else 0
+
+
+async def until_queued(locks: ThreadLocks, thread_id: str, n: int) -> None:
+    async with asyncio.timeout(10):
+        while await queued(locks, thread_id) < n:  # noqa: ASYNC110 - polling Redis, no event
+            await asyncio.sleep(0.01)
+
+
 async def test_waiters_are_served_in_arrival_order(locks: ThreadLocks) -> None:
+    """Arrival is when the message came (the stamp taken at the call, as the route does), not
+    when the waiter got to Redis: a connection opened on the way costs it no place."""
     first = await locks.acquire("t", ttl_s=10, mode="wait")
     served: list[int] = []
 
-    async def waiter(n: int) -> None:
-        lease = await locks.acquire("t", ttl_s=10, mode="wait")
+    async def waiter(n: int, arrived_at: float) -> None:
+        lease = await locks.acquire("t", ttl_s=10, mode="wait", arrived_at=arrived_at)
         served.append(n)
         await asyncio.sleep(0.005)
         await lease.release()
 
     tasks = []
     for n in range(20):
-        tasks.append(asyncio.create_task(waiter(n)))
-        await asyncio.sleep(0.005)  # arrival order = n
+        tasks.append(asyncio.create_task(waiter(n, time.time())))  # arrival order = n
+        await asyncio.sleep(0.005)
+    # Every waiter reached the queue before the lock moves: order is only owed among those the
+    # lock knows of (what was granted stays granted).
+    await until_queued(locks, "t", 20)
     await first.release()
     await asyncio.gather(*tasks)
     assert served == list(range(20))
+
+
+async def test_a_waiter_slow_to_reach_redis_keeps_its_place(redis_url: str) -> None:
+    """The flaky-CI case made certain: the first waiter opens its connection slowly (another
+    worker, a cold pool) and reaches the queue after three later arrivals; it is served first."""
+    from redis.asyncio import Connection, ConnectionPool, Redis
+
+    class SlowToOpen(Connection):
+        async def connect(self) -> None:
+            await asyncio.sleep(0.3)
+            await super().connect()
+
+    locks, prefix = await redis_locks(redis_url)
+    pool = ConnectionPool.from_url(redis_url, connection_class=SlowToOpen)
+    slow = RedisThreadLocks(Redis.from_pool(pool), prefix)  # a second worker on the same keys
+    served: list[int] = []
+
+    async def waiter(n: int, via: RedisThreadLocks, arrived_at: float) -> None:
+        lease = await via.acquire("t", ttl_s=10, mode="wait", arrived_at=arrived_at)
+        served.append(n)
+        await lease.release()
+
+    try:
+        holder = await locks.acquire("t", ttl_s=10, mode="wait")
+        tasks = [asyncio.create_task(waiter(0, slow, time.time()))]
+        for n in range(1, 4):
+            await asyncio.sleep(0.005)
+            tasks.append(asyncio.create_task(waiter(n, locks, time.time())))
+        await until_queued(locks, "t", 3)
+        assert await locks.client.zscore(locks.key("t", "queue"), "0" * 15 + "1") is None
+        await until_queued(locks, "t", 4)  # the slow one arrives last, with the latest ticket
+        await holder.release()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        assert served == [0, 1, 2, 3]
+    finally:
+        await locks.aclose()
+        await slow.aclose()
+        await drop_keys(redis_url, prefix)
+
+
+async def test_a_late_arrival_at_a_free_lock_goes_before_later_waiters(redis_url: str) -> None:
+    """Between a release and the next waiter's grant the lock is free: an earlier message that
+    only now reached Redis takes it in its arrival round trip, ahead of the later waiter."""
+    locks, prefix = await redis_locks(redis_url)
+    try:
+        later = time.time()
+        # A live waiter of another worker that arrived at `later`, not granted yet.
+        await locks.client.set(locks.key("t", "alive:x"), 1, px=10_000)
+        await locks.client.zadd(locks.key("t", "queue"), {"x": round(later * 1_000_000)})
+        sent = count_commands(locks.client)
+        lease = await asyncio.wait_for(
+            locks.acquire("t", ttl_s=10, mode="wait", arrived_at=later - 0.05), 3
+        )
+        assert sent == ["EVALSHA"]
+        assert await locks.client.zrange(locks.key("t", "queue"), 0, -1) == [b"x"]
+        await lease.release()
+    finally:
+        await locks.aclose()
+        await drop_keys(redis_url, prefix)
 
 
 async def test_tokens_grow_with_every_grant(locks: ThreadLocks) -> None:
@@ -174,7 +257,7 @@ async def test_redis_down_falls_back_to_in_process_locks() -> None:
     from redis.asyncio import Redis
 
     dead = RedisThreadLocks(Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2))
-    locks = FallbackThreadLocks(dead, retry_s=60)
+    locks = FallbackThreadLocks(dead, GuardedRedis(dead.client, first_backoff_s=60))
     lease = await locks.acquire("t", ttl_s=10, mode="wait")
     assert locks.degraded
     with pytest.raises(Busy):
@@ -186,8 +269,9 @@ async def test_redis_down_falls_back_to_in_process_locks() -> None:
 async def test_fallback_recovers_when_redis_returns(redis_url: str) -> None:
     locks, prefix = await redis_locks(redis_url)
     now = [0.0]
-    fallback = FallbackThreadLocks(locks, retry_s=5, clock=lambda: now[0])
-    fallback._down_until = 5.0  # as after a failure at t=0
+    breaker = GuardedRedis(locks.client, first_backoff_s=5, clock=lambda: now[0])
+    fallback = FallbackThreadLocks(locks, breaker)
+    breaker.trip(ConnectionError("down"))  # as after a failure at t=0
     try:
         lease = await fallback.acquire("t", ttl_s=10, mode="wait")
         assert not await locks.client.exists(locks.key("t", "lock"))  # in-process while down
@@ -373,7 +457,7 @@ def fenced_config(thread_id: str, token: int) -> dict[str, Any]:
 
 
 async def assert_stale_holder_cannot_write(saver: Any, fences: Any) -> None:
-    graph = notes_graph(fence_checkpointer(saver, fences))
+    graph = notes_graph(FencedSaver(saver, fences))
     old = await fences.advance("t", 1)
     await graph.ainvoke({"messages": [HumanMessage("do dono antigo")]}, fenced_config("t", old))
     new = await fences.advance("t", old + 1)  # another worker took the thread
@@ -392,13 +476,11 @@ async def test_fence_rejects_a_stale_writer_in_memory() -> None:
     await assert_stale_holder_cannot_write(InMemorySaver(), LocalFences())
 
 
-async def test_fence_rejects_a_stale_writer_on_postgres(postgres_url: str) -> None:
-    from checkpointing import open_checkpointer
-
-    async with open_checkpointer(postgres_url, data_dir=None) as saver:  # type: ignore[arg-type]
-        fences = PostgresFences(saver.conn)  # type: ignore[attr-defined]
-        await fences.setup()
-        await assert_stale_holder_cannot_write(saver, fences)
+async def test_fence_rejects_a_stale_writer_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    async with open_stores(store_settings(postgres_url, tmp_path)) as stores:
+        fences = fences_for(stores.db)
+        assert isinstance(fences, PostgresFences)
+        await assert_stale_holder_cannot_write(stores.checkpointer, fences)
 
 
 async def test_fence_survives_a_flushed_redis_counter() -> None:
@@ -408,18 +490,16 @@ async def test_fence_survives_a_flushed_redis_counter() -> None:
 
 
 async def test_holder_whose_lock_expired_cannot_write_its_checkpoint(
-    redis_url: str, postgres_url: str
+    redis_url: str, postgres_url: str, tmp_path: Path
 ) -> None:
     """The whole chain: Redis lock with a tiny TTL, a stall, a takeover, a refused write."""
-    from checkpointing import open_checkpointer
-
     locks, prefix = await redis_locks(redis_url)
     other, _ = await redis_locks(redis_url)
     other.prefix = prefix
-    async with open_checkpointer(postgres_url, data_dir=None) as saver:  # type: ignore[arg-type]
-        fences = PostgresFences(saver.conn)  # type: ignore[attr-defined]
-        await fences.setup()
-        graph = notes_graph(fence_checkpointer(saver, fences))
+    async with open_stores(store_settings(postgres_url, tmp_path)) as stores:
+        saver = stores.checkpointer
+        fences = PostgresFences(stores.db)  # type: ignore[arg-type]
+        graph = notes_graph(FencedSaver(saver, fences))
         try:
             stalled = await locks.acquire("fence-1", ttl_s=0.3, mode="wait")
             stale = await fences.advance("fence-1", stalled.token)

@@ -14,8 +14,8 @@ from conftest import SQUAD_YAML, chat, copy_squad, memory_settings, parse_sse
 from litestar.testing import AsyncTestClient
 from live_server import live_server
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 
 
 def user() -> str:
@@ -144,11 +144,11 @@ def test_end_to_end_on_postgres_and_redis(
 ) -> None:
     """A real server (uvicorn) on Postgres and Redis: chat, then the memory API, then delete."""
     prefix = f"esquadra-test-{uuid.uuid4().hex[:10]}:"
-    monkeypatch.setenv("ESQUADRA_REDIS_PREFIX", prefix)
     settings = Settings(
         config_path=SQUAD_YAML,
         database_url=postgres_url,
         redis_url=redis_url,
+        redis_prefix=prefix,
         data_dir=tmp_path,
     )
     owner = user()

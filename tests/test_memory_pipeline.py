@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, store_settings
 
 from checkpointing.memory_pipeline import (
     GROUP,
@@ -24,15 +24,17 @@ from checkpointing.memory_pipeline import (
     MemoryService,
     StreamConsumer,
     StreamKeys,
-    connect,
+    open_fact_store,
     open_memory,
 )
-from checkpointing.memory_store import FactStore, open_fact_store
+from checkpointing.memory_store import FactStore
+from checkpointing.redis_guard import GuardedRedis
+from checkpointing.stores import connect_redis, open_stores
 
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Any]:
-    client = connect(redis_url)
+    client = connect_redis(redis_url)
     yield client
     await client.aclose()
 
@@ -48,8 +50,8 @@ async def keys(redis: Any) -> AsyncIterator[StreamKeys]:
 
 @pytest.fixture
 async def store(postgres_url: str, tmp_path: Path) -> AsyncIterator[FactStore]:
-    async with open_fact_store(postgres_url, tmp_path) as opened:
-        yield opened
+    async with open_stores(store_settings(postgres_url, tmp_path)) as stores:
+        yield await open_fact_store(stores)
 
 
 def user() -> str:
@@ -70,7 +72,7 @@ async def texts(store: FactStore, user_id: str) -> list[str]:
 async def test_remember_returns_at_once_and_a_consumer_stores_the_fact(
     redis: Any, keys: StreamKeys, store: FactStore
 ) -> None:
-    service = MemoryService(store, LocalQueue(MemoryProcessor(store)), redis, keys)
+    service = MemoryService(store, LocalQueue(MemoryProcessor(store)), GuardedRedis(redis), keys)
     owner = user()
     started = time.perf_counter()
     await service.remember(owner, "t1", "tenho uma padaria em Campinas com 5 funcionarios")
@@ -127,7 +129,7 @@ async def test_a_consumer_that_dies_before_xack_is_taken_over(
     redis: Any, keys: StreamKeys, store: FactStore
 ) -> None:
     owner = user()
-    service = MemoryService(store, LocalQueue(MemoryProcessor(store)), redis, keys)
+    service = MemoryService(store, LocalQueue(MemoryProcessor(store)), GuardedRedis(redis), keys)
     await service.remember(owner, "t1", "meu regime é Simples, anexo I")
     crashed = StreamConsumer(redis, MemoryProcessor(store), keys, name="crashed", block_ms=10)
     await crashed.ensure_group()
@@ -151,7 +153,10 @@ async def test_a_consumer_that_dies_before_xack_is_taken_over(
 
 async def test_without_redis_the_same_consumer_code_runs_in_process(tmp_path: Path) -> None:
     owner = user()
-    async with open_memory(None, tmp_path, None) as memory:
+    async with (
+        open_stores(store_settings(None, tmp_path)) as stores,
+        open_memory(stores) as memory,
+    ):
         assert memory.redis is None
         await memory.remember(owner, "t1", "abro as 6 e fecho as 20")
         await eventually(lambda: _equals(texts(memory.store, owner), ["Horário: das 6h às 20h"]))
@@ -161,7 +166,10 @@ async def test_without_redis_the_same_consumer_code_runs_in_process(tmp_path: Pa
 async def test_redis_down_falls_back_to_the_in_process_queue(tmp_path: Path) -> None:
     owner = user()
     dead = f"redis://127.0.0.1:{_closed_port()}/0"
-    async with open_memory(None, tmp_path, dead) as memory:
+    async with (
+        open_stores(store_settings(None, tmp_path, redis_url=dead)) as stores,
+        open_memory(stores) as memory,
+    ):
         started = time.perf_counter()
         await memory.remember(owner, "t1", "tenho 3 funcionarios")
         assert time.perf_counter() - started < 0.6
@@ -179,7 +187,9 @@ async def test_the_consumer_recreates_its_group_after_a_flush(
         await eventually(lambda: _exists(redis, keys.stream))
         await redis.delete(keys.stream)  # what FLUSHALL does to this stream
         await asyncio.sleep(0.2)
-        service = MemoryService(store, LocalQueue(MemoryProcessor(store)), redis, keys)
+        service = MemoryService(
+            store, LocalQueue(MemoryProcessor(store)), GuardedRedis(redis), keys
+        )
         await service.remember(owner, "t1", "minha padaria se chama Pão Quente")
         await eventually(lambda: _equals(texts(store, owner), ["Nome do negócio: Pão Quente"]))
     finally:
@@ -220,7 +230,9 @@ async def test_esquadra_worker_consumes_the_stream_and_stops_on_sigterm(
     )
     try:
         owner = user()
-        service = MemoryService(store, LocalQueue(MemoryProcessor(store)), redis, keys)
+        service = MemoryService(
+            store, LocalQueue(MemoryProcessor(store)), GuardedRedis(redis), keys
+        )
         await service.remember(owner, "t1", "tenho uma confeitaria em Sorocaba")
         await eventually(
             lambda: _equals(texts(store, owner), ["Tem uma confeitaria em Sorocaba"]), 60

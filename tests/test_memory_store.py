@@ -11,16 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import store_settings
 
-from checkpointing.memory_store import (
-    MAX_EMBEDDING_BACKLOG,
-    FactEmbedder,
-    FactStore,
-    PostgresFactStore,
-    open_fact_store,
-    rank,
-)
-from core.embeddings import EMBEDDING_EXECUTOR
+from checkpointing import open_stores
+from checkpointing.memory_pipeline import open_fact_store
+from checkpointing.memory_store import MAX_EMBEDDING_BACKLOG, FactEmbedder, FactStore, rank
+from checkpointing.migrations import FACT_DIM
+from core.embeddings import DIM, EMBEDDING_THREAD
 from core.facts import Fact
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
@@ -42,13 +39,9 @@ class CountingEmbedder(FactEmbedder):
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FactStore]:
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        async with open_fact_store(url, tmp_path, CountingEmbedder()) as opened:
-            yield opened
-    else:
-        async with open_fact_store(None, tmp_path, CountingEmbedder()) as opened:
-            yield opened
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    async with open_stores(store_settings(url, tmp_path)) as stores:
+        yield await open_fact_store(stores, CountingEmbedder())
 
 
 def user() -> str:
@@ -147,7 +140,7 @@ async def test_recall_under_embedding_backlog_gives_the_newest_facts_without_wai
     for i, (kind, text) in enumerate(KINDS_AND_TEXTS):
         await add(store, owner, [Fact(kind, text)], T0 + timedelta(minutes=i), f"m{i}")
     release = threading.Event()
-    blockers = [EMBEDDING_EXECUTOR.submit(release.wait, 10) for _ in range(6)]
+    blockers = [EMBEDDING_THREAD.submit(release.wait, 10) for _ in range(6)]
     try:
         assert store.embedder.backlog() > MAX_EMBEDDING_BACKLOG
         recalled = await asyncio.wait_for(store.recall(owner, "imposto do simples?", 2), 1)
@@ -185,11 +178,16 @@ async def test_merging_users_moves_facts_and_keeps_the_latest_per_kind(
 
 async def test_sqlite_file_survives_a_reopen(tmp_path: Path) -> None:
     owner = user()
-    async with open_fact_store(None, tmp_path) as first:
+    async with open_stores(store_settings(None, tmp_path)) as stores:
+        first = await open_fact_store(stores)
         await add(first, owner, [Fact("city", "Fica em Campinas")], T0, "m1")
-    async with open_fact_store(None, tmp_path) as second:
+    async with open_stores(store_settings(None, tmp_path)) as stores:
+        second = await open_fact_store(stores)
         assert [f.text for f in await second.live(owner)] == ["Fica em Campinas"]
-    assert (tmp_path / "memory.sqlite").exists()
+
+
+def test_the_migration_sizes_vectors_like_the_embedder() -> None:
+    assert FACT_DIM == DIM
 
 
 def test_rank_orders_by_cosine_then_id() -> None:
@@ -199,8 +197,8 @@ def test_rank_orders_by_cosine_then_id() -> None:
 
 async def test_pgvector_and_numpy_rank_the_same(postgres_url: str, tmp_path: Path) -> None:
     """Both ranking paths agree; needs the `vector` extension on this Postgres."""
-    async with open_fact_store(postgres_url, tmp_path, table="user_facts_vec") as store:
-        assert isinstance(store, PostgresFactStore)
+    async with open_stores(store_settings(postgres_url, tmp_path)) as stores:
+        store = await open_fact_store(stores)
         if store.vectors != "pgvector":
             pytest.skip("pgvector is not installed on this PostgreSQL (numpy path is tested)")
         owner = user()
@@ -219,10 +217,10 @@ async def test_pgvector_and_numpy_rank_the_same(postgres_url: str, tmp_path: Pat
 
 
 async def test_postgres_without_pgvector_stores_bytea(postgres_url: str, tmp_path: Path) -> None:
-    async with open_fact_store(
-        postgres_url, tmp_path, vector="numpy", table="user_facts_bytea"
-    ) as store:
-        assert store.vectors == "numpy"
+    async with open_stores(store_settings(postgres_url, tmp_path)) as stores:
+        store = await open_fact_store(stores)
+        if store.vectors == "pgvector":
+            pytest.skip("pgvector is installed here: the bytea path is the one without it")
         owner = user()
         await add(store, owner, [Fact("city", "Fica em Campinas")], T0, "m1")
         assert [f.text for f in await store.recall(owner, "onde?", 1)] == ["Fica em Campinas"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,16 @@ def test_conversation_survives_a_killed_server(
     assert "e quantos funcionários eu tenho?" in last_prompt
 
 
-def test_two_workers_share_one_conversation_through_postgres(postgres_url: str) -> None:
-    env = {"DATABASE_URL": postgres_url, "REDIS_URL": "", "OPENAI_API_KEY": ""}
+def test_two_workers_share_one_conversation_through_postgres(
+    postgres_url: str, redis_url: str
+) -> None:
+    prefix = f"esquadra-test-{uuid.uuid4().hex[:8]}:"
+    env = {
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "ESQUADRA_REDIS_PREFIX": prefix,
+        "OPENAI_API_KEY": "",
+    }
     with ServerProcess(env, workers=2) as server:
         for n in range(1, 6):
             # A new connection each time, so the kernel spreads them over both workers.

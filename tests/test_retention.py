@@ -1,19 +1,23 @@
 """Checkpoint retention: 500 messages on one thread leave a bounded number of rows, and the
-thread still reads back whole (pruning runs in the background, interleaved with the turns)."""
+thread still reads back whole (pruning runs in the background, interleaved with the turns).
+The table contract: LangGraph's own `setup()` creates every column the prune statements use."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import date
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import SQUAD_YAML
+from conftest import SQUAD_YAML, store_settings
 from langchain_core.messages import HumanMessage
 
-from checkpointing import open_checkpointer
+from checkpointing import open_stores
+from checkpointing.langgraph_tables import COLUMNS, STATEMENTS, checkpoint_tables
 from checkpointing.retention import CheckpointPruner
+from checkpointing.stores import Stores
 from graphs.compiler import Squad, build_squad
 from graphs.loader import load_spec
 from graphs.state import SquadContext
@@ -36,25 +40,11 @@ def durable_url(request: pytest.FixtureRequest) -> str | None:
     return request.getfixturevalue("postgres_url") if request.param == "postgres" else None
 
 
-async def count_rows(saver: Any, thread_id: str) -> dict[str, int]:
-    """Rows of this thread in each of the saver's tables."""
-    if type(saver).__name__ == "AsyncPostgresSaver":
-        tables = ("checkpoints", "checkpoint_writes", "checkpoint_blobs")
-        async with saver.conn.connection() as conn:
-            counts = {}
-            for table in tables:
-                cur = await conn.execute(
-                    f"SELECT count(*) AS n FROM {table} WHERE thread_id = %s", (thread_id,)
-                )
-                counts[table] = (await cur.fetchone())["n"]
-            return counts
-    counts = {}
-    for table in ("checkpoints", "writes"):
-        cur = await saver.conn.execute(
-            f"SELECT count(*) FROM {table} WHERE thread_id = ?", (thread_id,)
-        )
-        counts[table] = (await cur.fetchone())[0]
-    return counts
+async def count_rows(stores: Stores, thread_id: str) -> dict[str, int]:
+    """Rows of this thread in each of LangGraph's tables."""
+    tables = checkpoint_tables(stores.backend, stores.db)
+    assert tables is not None
+    return await tables.count(thread_id)
 
 
 async def test_rows_per_thread_stay_bounded_after_500_messages(
@@ -62,9 +52,10 @@ async def test_rows_per_thread_stay_bounded_after_500_messages(
 ) -> None:
     thread = "retention-1"
     config = {"configurable": {"thread_id": thread}}
-    async with open_checkpointer(durable_url, tmp_path) as saver:
-        graph = squad.builder.compile(checkpointer=saver)
-        pruner = CheckpointPruner(saver, KEEP, every_turns=EVERY)
+    async with open_stores(store_settings(durable_url, tmp_path)) as stores:
+        graph = squad.builder.compile(checkpointer=stores.checkpointer)
+        tables = checkpoint_tables(stores.backend, stores.db)
+        pruner = CheckpointPruner(tables, KEEP, every_turns=EVERY)
         peak = 0
         for n in range(TURNS):
             # "@max" decides in the rules layer: the test measures storage, not routing.
@@ -72,9 +63,9 @@ async def test_rows_per_thread_stay_bounded_after_500_messages(
             await graph.ainvoke({"messages": [message]}, config, context=CONTEXT)
             pruner.after_turn(thread)  # what SessionRecorder does after every turn
             if n % 50 == 49:
-                peak = max(peak, (await count_rows(saver, thread))["checkpoints"])
+                peak = max(peak, (await count_rows(stores, thread))["checkpoints"])
         await pruner.drain()
-        rows = await count_rows(saver, thread)
+        rows = await count_rows(stores, thread)
         state = await graph.aget_state(config)
         history = [c async for c in graph.aget_state_history(config)]
 
@@ -102,17 +93,18 @@ async def test_prune_keeps_exactly_k_and_the_thread_continues(
 ) -> None:
     thread = "retention-2"
     config = {"configurable": {"thread_id": thread}}
-    async with open_checkpointer(durable_url, tmp_path) as saver:
-        graph = squad.builder.compile(checkpointer=saver)
+    async with open_stores(store_settings(durable_url, tmp_path)) as stores:
+        graph = squad.builder.compile(checkpointer=stores.checkpointer)
         for n in range(10):
             await graph.ainvoke(
                 {"messages": [HumanMessage(content=f"registra {n + 1}00 de venda hoje")]},
                 config,
                 context=CONTEXT,
             )
-        before = await count_rows(saver, thread)
-        pruned = await CheckpointPruner(saver, 3).prune(thread)
-        after = await count_rows(saver, thread)
+        before = await count_rows(stores, thread)
+        tables = checkpoint_tables(stores.backend, stores.db)
+        pruned = await CheckpointPruner(tables, 3).prune(thread)
+        after = await count_rows(stores, thread)
         assert after["checkpoints"] == 3
         assert pruned.checkpoints == before["checkpoints"] - 3
         # Still a working conversation: the ledger of all ten turns is in the latest state.
@@ -121,3 +113,57 @@ async def test_prune_keeps_exactly_k_and_the_thread_continues(
         )
         state = await graph.aget_state(config)
     assert "R$ 5.500,00" in state.values["messages"][-1].content  # 100 + 200 + … + 1.000
+
+
+# --------------------------------------------------------------------------- table contract
+
+
+async def real_columns(stores: Stores) -> dict[str, set[str]]:
+    """Columns of every table in the checkpointer's database, as the database reports them."""
+    async with stores.db.transaction() as tx:
+        if stores.backend == "postgres":
+            rows = await tx.fetchall(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema()"
+            )
+        else:
+            rows = []
+            for (table,) in await tx.fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            ):
+                info = await tx.fetchall(f"PRAGMA table_info({table})")
+                rows += [(table, column[1]) for column in info]
+    columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, set()).add(column)
+    return columns
+
+
+async def test_langgraph_tables_still_have_the_columns_retention_uses(
+    durable_url: str | None, tmp_path: Path
+) -> None:
+    """Fails when a LangGraph release renames or drops a table or column the prune statements in
+    checkpointing/langgraph_tables.py use (the saver's public `setup()` makes the schema)."""
+    async with open_stores(store_settings(durable_url, tmp_path)) as stores:  # saver.setup()
+        real = await real_columns(stores)
+        backend = stores.backend
+    package = f"langgraph-checkpoint-{backend} {version(f'langgraph-checkpoint-{backend}')}"
+    missing = [
+        f"{table}.{column}"
+        for table, columns in COLUMNS[backend].items()
+        for column in sorted(columns)
+        if column not in real.get(table, set())
+    ]
+    assert not missing, (
+        f"LangGraph's {backend} schema ({package}) has no {', '.join(missing)}, which "
+        "checkpointing/langgraph_tables.py prunes by: rewrite its statements for the new schema"
+    )
+    # The declaration is the statements' truth: every column of the tables a statement names,
+    # if the statement names it, is declared.
+    declared = set().union(*COLUMNS[backend].values())
+    for sql in STATEMENTS[backend]:
+        words = set(re.findall(r"[a-z_]+", sql))
+        tables = words & set(real)
+        assert tables <= set(COLUMNS[backend]), f"{sorted(tables)}: a table not in COLUMNS"
+        undeclared = words & set().union(*(real[t] for t in tables)) - declared
+        assert not undeclared, f"{sorted(undeclared)} used in a statement but not in COLUMNS"

@@ -18,8 +18,9 @@ from litestar.testing import AsyncTestClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from checkpointing.link_codes import LinkCodes, TooManyAttempts
-from checkpointing.redis_guard import GuardedRedis, RedisUnavailable, connect_redis, redis_prefix
+from checkpointing.redis_guard import GuardedRedis, RedisUnavailable
 from checkpointing.sessions import LocalHot
+from checkpointing.stores import connect_redis
 from graphs.compiler import build_squad
 from graphs.loader import load_spec
 from nodes.routing import HistoryTurn
@@ -128,17 +129,12 @@ async def test_link_codes_in_redis_work_across_instances(redis_url: str) -> None
         await second.aclose()
 
 
-def test_prefix_comes_from_the_environment() -> None:
-    assert redis_prefix({}) == "esquadra:"
-    assert redis_prefix({"ESQUADRA_REDIS_PREFIX": "falachefe:prod:"}) == "falachefe:prod:"
-
-
 async def test_rediss_urls_make_tls_clients() -> None:
     client = connect_redis("rediss://default:secret@example.upstash.io:6379")
     try:
         kwargs = client.connection_pool.connection_kwargs
         assert client.connection_pool.connection_class.__name__ == "SSLConnection"
-        assert kwargs["host"] == "example.upstash.io" and kwargs["socket_timeout"] == 0.5
+        assert kwargs["host"] == "example.upstash.io" and kwargs["socket_connect_timeout"] == 0.5
     finally:
         await client.aclose()
 
@@ -153,13 +149,10 @@ READERS = {
 }
 
 
-async def test_a_turn_leaves_only_keys_that_something_reads(
-    redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_turn_leaves_only_keys_that_something_reads(redis_url: str) -> None:
     prefix = f"esquadra-test-{uuid.uuid4().hex[:8]}:"
-    monkeypatch.setenv("ESQUADRA_REDIS_PREFIX", prefix)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    app = create_app(memory_settings(redis_url=redis_url), environ={})
+    app = create_app(memory_settings(redis_url=redis_url, redis_prefix=prefix), environ={})
     try:
         async with AsyncTestClient(app=app) as http:
             for text in ("@max como divulgo a padaria?", "@max e no instagram?"):

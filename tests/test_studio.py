@@ -49,16 +49,21 @@ def test_default_config_is_the_repository_yaml_whatever_the_cwd(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert studio.config_path({}) == SQUAD_YAML
-    assert studio.config_path({"ESQUADRA_CONFIG": "agents.yaml"}) == SQUAD_YAML
+    assert studio.studio_settings({}).config_path == SQUAD_YAML
+    assert studio.studio_settings({"ESQUADRA_CONFIG": "agents.yaml"}).config_path == SQUAD_YAML
     other = tmp_path / "squad.yaml"
-    assert studio.config_path({"ESQUADRA_CONFIG": str(other)}) == other
+    assert studio.studio_settings({"ESQUADRA_CONFIG": str(other)}).config_path == other
 
 
-@pytest.mark.parametrize(("value", "offline"), [("1", True), ("true", True), ("0", False)])
-def test_offline_follows_the_server_rule(value: str, offline: bool) -> None:
-    assert studio.is_offline({"ESQUADRA_OFFLINE": value}) is offline
-    assert studio.is_offline({}) is False
+def test_studio_reads_the_same_settings_as_the_server(tmp_path: Path) -> None:
+    settings = studio.studio_settings(
+        {"ESQUADRA_OFFLINE": "true", "ESQUADRA_CACHE_DIR": str(tmp_path / "cache")}
+    )
+    assert settings.offline is True
+    assert settings.embeddings_cache == tmp_path / "cache"  # was ignored by Studio before
+    assert studio.studio_settings({"ESQUADRA_DATA_DIR": "d"}).embeddings_cache == (
+        REPO_ROOT / "d" / "cache"
+    )
 
 
 async def _ask(graph: Any, text: str, context: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ start-up from the examples (deterministic, about a second); only the embeddings 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -19,7 +18,7 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from core.embeddings import EMBEDDING_EXECUTOR, Embedder, on_embedding_thread
+from core.embeddings import EMBEDDING_THREAD, Embedder, on_embedding_thread
 from core.text import content_tokens, fold
 from nodes.routing._linear import LexicalFeatures, LinearProbabilities, SparseRow
 from nodes.routing._types import RouteDecision, Scratch, decision, ranked
@@ -125,12 +124,6 @@ class SemanticLayer:
         return None
 
 
-class _Backlog:
-    """Messages waiting for (or in) the embedding thread, counted on the event loop."""
-
-    waiting = 0
-
-
 async def ensure_probabilities(head: SemanticHead, scratch: Scratch) -> dict[str, float]:
     """The head's probabilities, once per message: lexical on the loop, embedding off it.
 
@@ -142,17 +135,14 @@ async def ensure_probabilities(head: SemanticHead, scratch: Scratch) -> dict[str
         lexical = head.lexical_features(scratch.text)
         probabilities = head.lexical_probabilities(lexical)
         unsure = max(probabilities.values()) < head.lexical_threshold
-        shed = bool(head.max_embedding_queue) and _Backlog.waiting >= head.max_embedding_queue
+        shed = (
+            bool(head.max_embedding_queue) and EMBEDDING_THREAD.backlog >= head.max_embedding_queue
+        )
         scratch.notes["embedded"] = unsure and not shed
         scratch.notes["shed"] = unsure and shed
         if unsure and not shed:
-            _Backlog.waiting += 1
-            try:
-                loop = asyncio.get_running_loop()
-                probabilities = await loop.run_in_executor(
-                    EMBEDDING_EXECUTOR, head.full_probabilities, scratch.text, lexical
-                )
-            finally:
-                _Backlog.waiting -= 1
+            probabilities = await EMBEDDING_THREAD.run(
+                head.full_probabilities, scratch.text, lexical
+            )
         scratch.probabilities = probabilities
     return scratch.probabilities

@@ -1,0 +1,180 @@
+"""Versioned migrations for our own tables (LangGraph migrates its tables itself).
+
+Each migration has a number, a name and its statements per dialect, written once here; the
+`schema_migrations` table records which ran. `migrate` runs at every start (and in
+`esquadra migrate`) inside one transaction per migration, serialised across workers by a
+transaction-level advisory lock on Postgres and by `BEGIN IMMEDIATE` on SQLite, so workers
+starting together apply each migration once.
+
+Migration 1 is the schema the code created before migrations existed, with `IF NOT EXISTS`
+everywhere: a database created by that code adopts it unchanged (its rows stay), a new one
+gets it fresh. Later migrations change it; never edit one that has shipped.
+
+Why not Alembic or yoyo: both drive a synchronous DB-API connection (Alembic through
+SQLAlchemy), while every store here runs on the async seam in `checkpointing/sql.py`; the
+runner below is the part of them we need, on the same connections as everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from checkpointing.sql import Database, Tx, utcnow
+
+log = logging.getLogger("esquadra.migrations")
+
+Step = str | Callable[[Tx], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    postgres: tuple[Step, ...]
+    sqlite: tuple[Step, ...]
+
+    def steps(self, dialect: str) -> tuple[Step, ...]:
+        return self.postgres if dialect == "postgres" else self.sqlite
+
+
+async def _facts_table_postgres(tx: Tx) -> None:
+    """pgvector's column type when the extension can be created here, else bytea."""
+    column = "bytea"
+    try:
+        await tx.execute("SAVEPOINT vector_ext")
+        await tx.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        await tx.execute("RELEASE SAVEPOINT vector_ext")
+        column = f"vector({FACT_DIM})"
+    except Exception as exc:  # not installed, or no privilege: facts ranked in numpy instead
+        await tx.execute("ROLLBACK TO SAVEPOINT vector_ext")
+        log.info("pgvector unavailable (%s): facts are ranked in numpy", str(exc).strip())
+    await tx.execute(_FACTS.format(id="BIGSERIAL", ts="TIMESTAMPTZ", vector=column))
+
+
+FACT_DIM = 384  # the E5 model's dimension (core/embeddings.DIM; a test keeps them equal)
+
+_USERS = """CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    created_at {ts} NOT NULL,
+    active_thread TEXT,
+    merged_into TEXT
+)"""
+_IDENTITIES = """CREATE TABLE IF NOT EXISTS identities (
+    channel TEXT NOT NULL,
+    sender_id TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(user_id),
+    linked_at {ts} NOT NULL,
+    PRIMARY KEY (channel, sender_id)
+)"""
+_IDENTITIES_INDEX = "CREATE INDEX IF NOT EXISTS identities_user_id_idx ON identities(user_id)"
+_FACTS = """CREATE TABLE IF NOT EXISTS user_facts (
+    id {id} PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    embedding {vector} NOT NULL,
+    source_thread TEXT NOT NULL,
+    source_message_hash TEXT NOT NULL,
+    created_at {ts} NOT NULL,
+    superseded_at {ts},
+    UNIQUE (user_id, source_message_hash, kind))"""
+_FACTS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS user_facts_live ON user_facts (user_id, kind) "
+    "WHERE superseded_at IS NULL"
+)
+_FENCES = """CREATE TABLE IF NOT EXISTS thread_fences (
+    thread_id TEXT PRIMARY KEY,
+    token BIGINT NOT NULL,
+    updated_at {ts} NOT NULL DEFAULT {now}
+)"""
+_PENDING = """CREATE TABLE IF NOT EXISTS pending_turns (
+    thread_id TEXT PRIMARY KEY,
+    turn_id TEXT NOT NULL,
+    message TEXT NOT NULL,
+    user_id TEXT,
+    channel TEXT NOT NULL,
+    started_at {ts} NOT NULL
+)"""
+
+_PG = {"ts": "TIMESTAMPTZ", "now": "now()"}
+_LITE = {"ts": "TEXT", "now": "CURRENT_TIMESTAMP"}
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "tables before migrations: users, identities, user_facts, thread_fences",
+        postgres=(
+            _USERS.format(**_PG),
+            _IDENTITIES.format(**_PG),
+            _IDENTITIES_INDEX,
+            _facts_table_postgres,
+            _FACTS_INDEX,
+            _FENCES.format(**_PG),
+        ),
+        sqlite=(
+            _USERS.format(**_LITE),
+            _IDENTITIES.format(**_LITE),
+            _IDENTITIES_INDEX,
+            _FACTS.format(id="INTEGER", ts="TEXT", vector="BLOB").replace(
+                "INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT"
+            ),
+            _FACTS_INDEX,
+            _FENCES.format(**_LITE),
+        ),
+    ),
+    Migration(
+        2,
+        "pending_turns: the user's message of a turn still being answered",
+        postgres=(_PENDING.format(**_PG),),
+        sqlite=(_PENDING.format(**_LITE),),
+    ),
+)
+
+_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at {ts} NOT NULL
+)"""
+
+
+async def applied_versions(db: Database) -> list[int]:
+    """The migrations this database has, in order."""
+    async with db.transaction() as tx:
+        await tx.execute(_LEDGER.format(ts=_timestamp(db)))
+        rows = await tx.fetchall("SELECT version FROM schema_migrations ORDER BY version")
+    return [int(row[0]) for row in rows]
+
+
+async def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+    """Apply every migration this database lacks; the versions applied now."""
+    applied: list[int] = []
+    for migration in migrations:
+        async with db.transaction() as tx:
+            if db.dialect == "postgres":
+                # Held to the end of this transaction: a second worker waits here, then sees
+                # the version recorded and skips it.
+                await tx.execute("SELECT pg_advisory_xact_lock(hashtext('esquadra_migrations'))")
+            await tx.execute(_LEDGER.format(ts=_timestamp(db)))
+            done = await tx.fetchone(
+                "SELECT 1 FROM schema_migrations WHERE version = %s", (migration.version,)
+            )
+            if done is not None:
+                continue
+            for step in migration.steps(db.dialect):
+                if isinstance(step, str):
+                    await tx.execute(step)
+                else:
+                    await step(tx)
+            await tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, utcnow()),
+            )
+            applied.append(migration.version)
+            log.info("migration %d applied: %s", migration.version, migration.name)
+    return applied
+
+
+def _timestamp(db: Database) -> str:
+    return _PG["ts"] if db.dialect == "postgres" else _LITE["ts"]
