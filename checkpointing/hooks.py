@@ -1,8 +1,8 @@
 """The identity and session turn hooks: the hot session first, the durable stores behind it.
 
 `IdentityService` answers `ChatService.prepare` (who is this sender, which thread are they in)
-and the `/v1/users` routes (links, link codes). `SessionRecorder` keeps the hot session up to
-date after each turn and lets retention know a thread grew.
+and the `/v1/users` routes (links, link codes). `SessionRecorder` lets retention know a thread
+grew after each turn.
 """
 
 from __future__ import annotations
@@ -90,20 +90,15 @@ class IdentityService:
 
 
 class SessionRecorder:
-    """`SessionHook`: append the turn to the hot session, then count it for retention."""
+    """`SessionHook`: count each saved turn for retention.
 
-    def __init__(self, sessions: HotSessions, pruner: CheckpointPruner | None) -> None:
-        self.sessions = sessions
+    The hot session needs nothing from a turn: it holds who the sender is and their active
+    thread, both set in `prepare`; the thread's messages live only in the checkpoint.
+    """
+
+    def __init__(self, pruner: CheckpointPruner | None) -> None:
         self.pruner = pruner
 
-    async def record_turn(
-        self,
-        user_id: str | None,
-        thread_id: str,
-        channel: str,
-        messages: list[dict[str, Any]],
-        thread: list[Any] | None = None,
-    ) -> None:
-        await self.sessions.record_turn(user_id, thread_id, channel, messages, thread)
+    async def record_turn(self, thread_id: str) -> None:
         if self.pruner is not None:
             self.pruner.after_turn(thread_id)

@@ -1,12 +1,12 @@
 """The hot session: what the next turn needs, kept warm in Redis (or in-process), never the truth.
 
-Per thread: the last `sessions.recent_messages` messages, the active agent, the user and
-channel. Per user: the active thread and the channel links. Per (channel, sender): the
-canonical user id. Every key lives under the Redis prefix and expires `sessions.ttl_hours`
-after the last activity (reads renew it with GETEX, turns rewrite it).
+Two keys, both read by `ChatService.prepare` on every turn: per (channel, sender) the canonical
+user id, and per user the active thread and the channel links. The thread's messages are not
+copied here: the graph reads them from its checkpoint. Every key lives under the Redis prefix
+and expires `sessions.cache.ttl_hours` after the last activity (reads renew it with GETEX).
 
-The checkpointer and the identity tables are the truth: a missing key (expired, flushed, Redis
-restarted) is rebuilt from them on the next read. While Redis is down every method answers
+The identity tables are the truth: a missing key (expired, flushed, Redis restarted) is rebuilt
+from them on the next read. While Redis is down every method answers
 from the durable stores and writes nothing; keys whose truth changed meanwhile are deleted when
 Redis comes back, so a stale active thread cannot resurface.
 """
@@ -18,10 +18,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
-
-from langchain_core.messages import AIMessage, HumanMessage
 
 from checkpointing.identity import IdentityStore, Link, UserView
 from checkpointing.redis_guard import GuardedRedis, RedisUnavailable
@@ -86,15 +83,6 @@ class LocalHot:
             self._items.pop(key, None)
 
 
-@dataclass
-class ThreadSession:
-    thread_id: str
-    messages: list[dict[str, Any]] = field(default_factory=list)  # {role, content, agent}
-    active_agent: str | None = None
-    user_id: str | None = None
-    channel: str | None = None
-
-
 class HotSessions:
     """Reads through the hot store to the durable stores; see the module docstring."""
 
@@ -104,25 +92,18 @@ class HotSessions:
         prefix: str,
         *,
         ttl_hours: float,
-        recent_messages: int,
         identity: IdentityStore,
-        graph: Any,
     ) -> None:
         self.store = store
         self.prefix = prefix
         self.ttl_s = ttl_hours * 3600
-        self.recent = recent_messages
         self.identity = identity
-        self.graph = graph
         self.rebuilds = 0  # how often a missing key was rebuilt from the durable stores
         self._stale: set[str] = set()  # keys whose truth changed while Redis was down
 
     # -- keys -----------------------------------------------------------------------------
     def user_key(self, user_id: str) -> str:
         return f"{self.prefix}session:user:{user_id}"
-
-    def thread_key(self, thread_id: str) -> str:
-        return f"{self.prefix}session:thread:{thread_id}"
 
     def sender_key(self, channel: str, sender_id: str) -> str:
         return f"{self.prefix}session:sender:{channel}:{sender_id}"
@@ -168,71 +149,7 @@ class HotSessions:
         except RedisUnavailable:
             self._stale.update(keys)
 
-    # -- threads --------------------------------------------------------------------------
-    async def thread(self, thread_id: str) -> ThreadSession | None:
-        """Recent messages and active agent; None for a thread never written."""
-        key = self.thread_key(thread_id)
-        raw = await self._get(key)
-        if raw is not None:
-            return ThreadSession(**json.loads(raw))
-        session = await self._rebuild_thread(thread_id)
-        if session is not None:
-            await self._set(key, _dumps(asdict(session)))
-        return session
-
-    async def record_turn(
-        self,
-        user_id: str | None,
-        thread_id: str,
-        channel: str,
-        messages: list[dict[str, Any]],
-        thread: list[Any] | None = None,
-    ) -> None:
-        """Append this turn's messages (already checkpointed) and renew the TTLs.
-
-        With no hot copy (a new thread, or an expired one), the copy is built from `thread` (the
-        thread's messages after this turn) when given, else read back from the checkpointer.
-        """
-        key = self.thread_key(thread_id)
-        try:
-            raw = await self.store.get(key, self.ttl_s)
-        except RedisUnavailable:
-            self._stale.add(key)
-            return
-        if raw is None and thread is not None:
-            session = self._session_from(thread_id, thread)
-        elif raw is None:
-            session = await self._rebuild_thread(thread_id)  # already holds this turn
-        else:
-            session = ThreadSession(**json.loads(raw))
-            session.messages = [*session.messages, *messages][-self.recent :]
-            agents = [m["agent"] for m in messages if m.get("agent")]
-            session.active_agent = agents[-1] if agents else session.active_agent
-        if session is None:
-            return
-        session.user_id, session.channel = user_id or session.user_id, channel
-        await self._set(key, _dumps(asdict(session)))
-
     # -- internals ------------------------------------------------------------------------
-    async def _rebuild_thread(self, thread_id: str) -> ThreadSession | None:
-        snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
-        if not snapshot.values:
-            return None
-        self.rebuilds += 1
-        metadata = snapshot.metadata or {}
-        session = self._session_from(thread_id, snapshot.values.get("messages", []))
-        session.active_agent = snapshot.values.get("active_agent")
-        session.user_id, session.channel = metadata.get("user_id"), metadata.get("channel")
-        return session
-
-    def _session_from(self, thread_id: str, messages: list[Any]) -> ThreadSession:
-        """The hot copy of a thread from its stored messages (the recent ones)."""
-        recent = [m for m in map(message_dict, messages) if m][-self.recent :]
-        agents = [m["agent"] for m in recent if m.get("agent")]
-        return ThreadSession(
-            thread_id=thread_id, messages=recent, active_agent=agents[-1] if agents else None
-        )
-
     async def _put_user(self, view: UserView) -> None:
         data = {
             "user_id": view.user_id,
@@ -262,15 +179,6 @@ class HotSessions:
                 await self.store.delete(keys)
             except RedisUnavailable:
                 self._stale.update(keys)  # down again: try on the next recovery
-
-
-def message_dict(message: Any) -> dict[str, Any] | None:
-    """A checkpointed message as {role, content, agent} (None for system/tool messages)."""
-    if isinstance(message, HumanMessage):
-        return {"role": "user", "content": message.text, "agent": None}
-    if isinstance(message, AIMessage):
-        return {"role": "assistant", "content": message.text, "agent": message.name}
-    return None
 
 
 def _dumps(data: Any) -> str:

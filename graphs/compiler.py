@@ -81,6 +81,7 @@ def build_agent_runtime(
         colleagues=colleagues,
         offline_notice=spec.defaults.offline_notice,
         reply_timeout_s=spec.models[agent.model].timeout_s,
+        history_messages=spec.sessions.prompt.history_messages,
     )
 
 
@@ -110,16 +111,21 @@ def build_squad(
         if endpoint.online and not offline
     }
     router = build_router(loaded, cache_dir=cache_dir, llm_models=routing_models)
-    return Squad(loaded, build_squad_graph(router, runtimes), runtimes, router, http_client)
+    graph = build_squad_graph(router, runtimes, spec.sessions.prompt.routing_messages)
+    return Squad(loaded, graph, runtimes, router, http_client)
 
 
-def build_squad_graph(router: Router, runtimes: Mapping[str, AgentRuntime]) -> StateGraph:
-    """The uncompiled graph: classify, then exactly one agent."""
+def build_squad_graph(
+    router: Router, runtimes: Mapping[str, AgentRuntime], routing_messages: int
+) -> StateGraph:
+    """The uncompiled graph: classify (reading `routing_messages` of history), then one agent."""
     clash = RESERVED_NODE_NAMES.intersection(runtimes)
     if clash:
         raise ValueError(f"agent ids {sorted(clash)} are reserved node names")
     builder = StateGraph(SquadState, context_schema=SquadContext)
-    builder.add_node("classify", make_classify_node(router), destinations=tuple(runtimes))
+    builder.add_node(
+        "classify", make_classify_node(router, routing_messages), destinations=tuple(runtimes)
+    )
     builder.add_edge(START, "classify")
     for agent_id, runtime in runtimes.items():
         builder.add_node(agent_id, make_agent_node(runtime))

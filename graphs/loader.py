@@ -27,7 +27,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticUndefined
 
 from graphs.errors import ConfigError, ConfigIssue
-from graphs.schema import AGENT_ID_PATTERN, SquadSpec
+from graphs.schema import AGENT_ID_PATTERN, MOVED_KEYS, SquadSpec
 
 Segment = str | int
 Loc = tuple[Segment, ...]
@@ -421,6 +421,8 @@ def _describe(error: ErrorDetails, target: _Target, data: Any) -> tuple[str, str
     got = f"got {_show(value)}"
     if kind == "invalid_key" or error["loc"][-1:] == ("[key]",):
         return f"keys must be text, {got}", "put the key in quotes"
+    if kind == "extra_forbidden" and target.loc in MOVED_KEYS:
+        return _moved(MOVED_KEYS[target.loc], value)
     if kind == "extra_forbidden":
         allowed = list(target.model.model_fields) if target.model else []
         return f"unknown key '{name}'", _did_you_mean(name, allowed, "allowed keys")
@@ -461,6 +463,16 @@ def _describe(error: ErrorDetails, target: _Target, data: Any) -> tuple[str, str
         return error["msg"].split(", ", 1)[-1], None
     msg = error["msg"]
     return f"{msg[:1].lower()}{msg[1:]}, {got}", None
+
+
+def _moved(new: tuple[str, ...], value: Any) -> tuple[str, str]:
+    """A key from an older layout: where it lives now, and how to write it there."""
+    parent, section, key = ".".join(new[:-2]), new[-2], new[-1]
+    if isinstance(value, dict | list):
+        hint = f"under '{parent}:', move '{key}:' and its lines into a '{section}:' section"
+    else:
+        hint = f"under '{parent}:', write '{section}: {{{key}: {_show(value)}}}'"
+    return f"moved to {'.'.join(new)}", hint
 
 
 _RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})

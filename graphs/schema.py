@@ -164,9 +164,10 @@ class Defaults(Strict):
 
 
 ConcurrencyPolicy = Literal["enqueue", "reject", "interrupt"]
+Channel = Literal["web", "whatsapp", "api", "cli"]
 
 
-class ChannelSessions(Strict):
+class ChannelGate(Strict):
     """How one channel treats messages that arrive while the thread is still answering."""
 
     policy: ConcurrencyPolicy = Field(
@@ -182,39 +183,90 @@ class ChannelSessions(Strict):
     )
 
 
-def _default_channels() -> dict[str, ChannelSessions]:
+def _default_channels() -> dict[Channel, ChannelGate]:
     return {
-        "web": ChannelSessions(),
-        "api": ChannelSessions(),
-        "cli": ChannelSessions(),
+        "web": ChannelGate(),
+        "api": ChannelGate(),
+        "cli": ChannelGate(),
         # Owners send bursts on WhatsApp ("oi" / "preciso de ajuda" / "com o caixa"): one turn.
-        "whatsapp": ChannelSessions(debounce_ms=1500),
+        "whatsapp": ChannelGate(debounce_ms=1500),
     }
 
 
-class Sessions(Strict):
-    """Hot session (Redis or in-process), per-channel concurrency and checkpoint retention."""
+class Gate(Strict):
+    """One turn per thread: each channel's policy for a message sent before the reply ends."""
+
+    channels: dict[Channel, ChannelGate] = Field(default_factory=_default_channels)
+
+    def channel(self, name: str) -> ChannelGate:
+        """The settings of `name`; channels not listed use the defaults (enqueue, no debounce)."""
+        return self.channels.get(name, ChannelGate())  # type: ignore[call-overload]
+
+
+class Cache(Strict):
+    """The hot session (Redis, or in-process): who a sender is and which thread they are in."""
 
     ttl_hours: float = Field(default=24, gt=0, le=24 * 90, description="Renewed on activity.")
-    recent_messages: int = Field(default=20, ge=1, le=200)
-    lock_ttl_s: float = Field(
+
+
+class Locks(Strict):
+    """The per-thread lock that keeps one turn at a time, across workers."""
+
+    ttl_s: float = Field(
         default=30, gt=0, le=3600, description="A crashed worker's thread lock expires after this."
     )
+
+
+class Retention(Strict):
+    """How much checkpoint history each thread keeps."""
+
     keep_checkpoints: int = Field(
         default=20, ge=2, le=10_000, description="Checkpoints kept per thread; older are pruned."
     )
+
+
+class Prompt(Strict):
+    """How much of the thread the model and the router are shown."""
+
+    history_messages: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="The agent's prompt holds the thread's last messages, up to this many.",
+    )
+    routing_messages: int = Field(
+        default=8,
+        ge=0,
+        le=100,
+        description="The router reads this many messages before the new one (follow-ups).",
+    )
+
+
+class Sessions(Strict):
+    """A conversation's life around the graph, one section per concern."""
+
     durability: Literal["exit", "async"] = Field(
         default="exit",
         description="exit: one checkpoint per turn, written when the turn ends (also on errors "
         "and disconnects); async: one per graph step, written in the background as it runs.",
     )
-    channels: dict[Literal["web", "whatsapp", "api", "cli"], ChannelSessions] = Field(
-        default_factory=_default_channels
-    )
+    cache: Cache = Cache()
+    locks: Locks = Locks()
+    gate: Gate = Gate()
+    retention: Retention = Retention()
+    prompt: Prompt = Prompt()
 
-    def channel(self, name: str) -> ChannelSessions:
-        """The settings of `name`; channels not listed use the defaults (enqueue, no debounce)."""
-        return self.channels.get(name, ChannelSessions())  # type: ignore[call-overload]
+
+# Keys that moved when `sessions:` was split into sections: old YAML path → new YAML path.
+# `esquadra check` names the new place instead of only calling the old key unknown.
+MOVED_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("sessions", "ttl_hours"): ("sessions", "cache", "ttl_hours"),
+    ("sessions", "lock_ttl_s"): ("sessions", "locks", "ttl_s"),
+    ("sessions", "channels"): ("sessions", "gate", "channels"),
+    ("sessions", "keep_checkpoints"): ("sessions", "retention", "keep_checkpoints"),
+    # It sized a Redis copy of the thread that nothing read; the agent's window is what it meant.
+    ("sessions", "recent_messages"): ("sessions", "prompt", "history_messages"),
+}
 
 
 class Memory(Strict):

@@ -18,8 +18,6 @@ from nodes.knowledge import Hit, KnowledgeIndex
 from nodes.offline import offline_reply, stream_pieces
 from nodes.tools import ToolContext, ToolResult, run_tools
 
-HISTORY_MESSAGES = 20
-
 PROVIDER_TIMEOUT = TurnError(
     code="provider_timeout",
     message="O modelo demorou demais para responder. Sua mensagem ficou salva; tente de novo.",
@@ -41,6 +39,7 @@ class AgentRuntime:
     model: BaseChatModel | None
     colleagues: str
     offline_notice: str
+    history_messages: int  # the thread's last messages in the prompt (`sessions.prompt`)
     reply_timeout_s: float | None = None  # the model profile's `timeout_s`, for a whole reply
 
 
@@ -155,4 +154,4 @@ def _prompt(
             f"[{h.passage.source} › {h.passage.title}]\n{h.passage.text}" for h in hits
         )
         system.append(f"Trechos da sua base de conhecimento:\n{passages}")
-    return [SystemMessage(content="\n\n".join(system)), *history[-HISTORY_MESSAGES:]]
+    return [SystemMessage(content="\n\n".join(system)), *history[-rt.history_messages :]]

@@ -12,18 +12,16 @@ from langgraph.types import Command
 from graphs.state import SquadContext, SquadState
 from nodes.routing import HistoryTurn, Router
 
-HISTORY_TURNS = 8
-
 ClassifyNode = Callable[[SquadState, Runtime[SquadContext]], Coroutine[Any, Any, Command[str]]]
 
 
-def conversation_history(messages: list[AnyMessage]) -> tuple[str, list[HistoryTurn]]:
-    """The last user message and the turns before it, in the router's shape."""
+def conversation_history(messages: list[AnyMessage], window: int) -> tuple[str, list[HistoryTurn]]:
+    """The last user message and up to `window` messages before it, in the router's shape."""
     last = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
     if last is None:
         return "", []
     history: list[HistoryTurn] = []
-    for message in messages[max(0, last - HISTORY_TURNS) : last]:
+    for message in messages[max(0, last - window) : last]:
         if isinstance(message, HumanMessage):
             history.append(HistoryTurn(role="user", content=message.text, agent=None))
         elif isinstance(message, AIMessage):
@@ -31,11 +29,15 @@ def conversation_history(messages: list[AnyMessage]) -> tuple[str, list[HistoryT
     return messages[last].text, history
 
 
-def make_classify_node(router: Router) -> ClassifyNode:
-    """Build the node; the router is compiled once from the YAML."""
+def make_classify_node(router: Router, history_window: int) -> ClassifyNode:
+    """Build the node; the router is compiled once from the YAML.
+
+    `history_window`: how many messages before the new one the router reads
+    (`sessions.prompt.routing_messages`).
+    """
 
     async def classify(state: SquadState, runtime: Runtime[SquadContext]) -> Command[str]:
-        text, history = conversation_history(state.get("messages", []))
+        text, history = conversation_history(state.get("messages", []), history_window)
         decision = await router.route(text, history)
         runtime.stream_writer(
             {

@@ -54,7 +54,6 @@ def create_app(
             # The graph writes through a fenced view of the checkpointer (see server/gate.py).
             gate, fenced = await open_gate(spec.sessions, stores)
             graph = squad.builder.compile(checkpointer=fenced)
-            sessions.bind(graph)
             sessions.identity.on_merge(memory.merge_user)  # linking two users moves facts too
             hooks = TurnHooks(
                 identity=sessions.identity,

@@ -18,7 +18,6 @@ from checkpointing.fenced import FENCE_KEY, FenceRejected
 from core.ids import check_id
 from graphs.compiler import Squad
 from graphs.state import SquadContext
-from nodes.classify import HISTORY_TURNS
 from nodes.routing import HistoryTurn
 from server.costs import turn_cost
 from server.gate import INTERRUPTED, SUPERSEDED, TurnInterrupted, until_set
@@ -150,8 +149,6 @@ class ChatService:
         started = time.perf_counter()
         ttft_ms: int | None = None
         result: dict[str, Any] | None = None
-        replies: list[Any] = []  # the agent's new messages, for the hot session
-        thread: list[Any] | None = None  # the whole thread after the turn (last `values`)
         configurable: dict[str, Any] = {"thread_id": turn.thread_id}
         if admission.fence:
             configurable[FENCE_KEY] = admission.fence  # checked by every checkpoint write
@@ -178,16 +175,14 @@ class ChatService:
             {"messages": inputs},
             config,  # type: ignore[arg-type]
             context=SquadContext(user_id=turn.user_id, channel=turn.channel, facts=tuple(facts)),
-            # The last `values` is the whole thread after the turn: the hot session is built from
-            # it when missing, instead of being read back from the checkpointer.
-            stream_mode=["custom", "updates", "values"],
+            stream_mode=["custom", "updates"],
             durability=self.squad.loaded.spec.sessions.durability,
         )
         # Only an interruptible turn pays for racing each event against the interrupt, and
         # keeps its tokens so the partial reply can be saved.
         partial: list[str] | None = None
         agent: str | None = None
-        if self.squad.loaded.spec.sessions.channel(turn.channel).policy == "interrupt":
+        if self.squad.loaded.spec.sessions.gate.channel(turn.channel).policy == "interrupt":
             run, partial = until_set(run, admission.interrupted), []
         try:
             async for mode, chunk in run:
@@ -201,13 +196,10 @@ class ChatService:
                     elif kind == "route":
                         agent = chunk["agent"]
                     yield kind, chunk
-                elif mode == "values":
-                    thread = chunk.get("messages")
                 else:
                     for update in chunk.values():
                         if isinstance(update, dict) and update.get("turn"):
                             result = update["turn"]
-                            replies = update.get("messages") or []
         except TurnInterrupted:
             await self._keep_interrupted(config, agent, "".join(partial or []))
             await self.hooks.pending.finish(turn.thread_id, turn_id)
@@ -233,7 +225,7 @@ class ChatService:
             yield "error", dict(result["error"])
             return
         usage = result["usage"]
-        await self._record_turn(turn, replies, thread)
+        await self._record_turn(turn)
         if turn.user_id is not None and memory.enabled:  # queued: facts are learned off-path
             await self.hooks.memory.remember(turn.user_id, turn.thread_id or "", turn.message)
         yield (
@@ -293,27 +285,24 @@ class ChatService:
         return messages or None
 
     async def thread_history(self, thread_id: str) -> list[HistoryTurn]:
-        """The thread's stored conversation in the router's shape ([] for a new thread)."""
+        """The thread's stored conversation in the router's shape, as much as the router reads
+        (`sessions.prompt.routing_messages`; [] for a new thread)."""
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
         messages = snapshot.values.get("messages", []) if snapshot.values else []
-        return [
+        history = [
             HistoryTurn(role=item["role"], content=item["content"], agent=item["agent"])
             for item in map(_as_dict, messages)
             if item is not None
-        ][-HISTORY_TURNS:]
+        ]
+        window = self.squad.loaded.spec.sessions.prompt.routing_messages
+        return history[max(0, len(history) - window) :]
 
-    async def _record_turn(
-        self, turn: ChatTurn, replies: list[Any], thread: list[Any] | None = None
-    ) -> None:
-        """Keep the hot session warm; it is a cache, so a failure here never fails the turn."""
-        messages = [{"role": "user", "content": turn.message, "agent": None}]
-        messages += [m for m in map(_as_dict, replies) if m]
+    async def _record_turn(self, turn: ChatTurn) -> None:
+        """Tell retention the thread grew; bookkeeping, so a failure here never fails the turn."""
         try:
-            await self.hooks.sessions.record_turn(
-                turn.user_id, turn.thread_id or "", turn.channel, messages, thread
-            )
+            await self.hooks.sessions.record_turn(turn.thread_id or "")
         except Exception:
-            log.exception("recording the hot session of thread %s failed", turn.thread_id)
+            log.exception("recording the turn of thread %s failed", turn.thread_id)
 
     def _cost(self, agent_id: str, usage: dict[str, int]) -> dict[str, str]:
         spec = self.squad.loaded.spec

@@ -1,6 +1,6 @@
 """The per-thread turn gate: what happens when the owner writes again before the reply is done.
 
-Each channel's policy comes from `sessions.channels` in the YAML:
+Each channel's policy comes from `sessions.gate.channels` in the YAML:
 
 - `enqueue`: the new message waits its turn; messages are answered one by one, in arrival order.
 - `reject`: the new message is refused at once with 409 `thread_busy`.
@@ -79,13 +79,13 @@ class ThreadGate:
         self.fences = fences
 
     def policy(self, channel: str) -> str:
-        return self.sessions.channel(channel).policy
+        return self.sessions.gate.channel(channel).policy
 
     @asynccontextmanager
     async def admit(
         self, thread_id: str, channel: str, message: str, arrived_at: float | None = None
     ) -> AsyncIterator[Admission]:
-        rules = self.sessions.channel(channel)
+        rules = self.sessions.gate.channel(channel)
         request_id = uuid.uuid4().hex[:16]
         text = message
         if rules.debounce_ms > 0:
@@ -100,7 +100,7 @@ class ThreadGate:
         try:
             lease = await self.locks.acquire(
                 thread_id,
-                ttl_s=self.sessions.lock_ttl_s,
+                ttl_s=self.sessions.locks.ttl_s,
                 mode=_MODES[rules.policy],
                 arrived_at=arrived_at,
             )
@@ -120,7 +120,7 @@ class ThreadGate:
                 log.exception(
                     "releasing the lock of thread %s failed; it expires in at most %ss",
                     thread_id,
-                    self.sessions.lock_ttl_s,
+                    self.sessions.locks.ttl_s,
                 )
 
     async def aclose(self) -> None:

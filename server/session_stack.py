@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from checkpointing.hooks import IdentityService, SessionRecorder
 from checkpointing.identity import IdentityStore
@@ -30,30 +29,25 @@ class SessionStack:
     pruner: CheckpointPruner
     redis: GuardedRedis | None
 
-    def bind(self, graph: Any) -> None:
-        """The compiled graph the hot session is rebuilt from (compiled after the stores open)."""
-        self.hot.graph = graph
-
 
 @asynccontextmanager
 async def open_session_stack(stores: Stores, config: Sessions) -> AsyncIterator[SessionStack]:
-    """Everything the identity and session hooks need; call `bind(graph)` before the first turn."""
+    """Everything the identity and session hooks need, closed in reverse order on exit."""
     redis, prefix = stores.redis, stores.settings.redis_prefix
     store = IdentityStore(stores.db)
     hot = HotSessions(
         RedisHot(redis) if redis is not None else LocalHot(),
         prefix,
-        ttl_hours=config.ttl_hours,
-        recent_messages=config.recent_messages,
+        ttl_hours=config.cache.ttl_hours,
         identity=store,
-        graph=None,
     )
     if redis is not None:
         redis.on_recovery(hot.drop_stale)
-    pruner = CheckpointPruner(checkpoint_tables(stores.backend, stores.db), config.keep_checkpoints)
+    tables = checkpoint_tables(stores.backend, stores.db)
+    pruner = CheckpointPruner(tables, config.retention.keep_checkpoints)
     stack = SessionStack(
         identity=IdentityService(store, hot, LinkCodes(redis, prefix)),
-        recorder=SessionRecorder(hot, pruner),
+        recorder=SessionRecorder(pruner),
         hot=hot,
         pruner=pruner,
         redis=redis,

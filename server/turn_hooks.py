@@ -41,18 +41,9 @@ class MemoryHook(Protocol):
 
 
 class SessionHook(Protocol):
-    """The hot session: recent messages and active agent, kept warm for the next turn."""
+    """After a turn is checkpointed: bookkeeping for the thread (retention)."""
 
-    async def record_turn(
-        self,
-        user_id: str | None,
-        thread_id: str,
-        channel: str,
-        messages: list[dict[str, Any]],
-        thread: list[Any] | None = None,
-    ) -> None:
-        """`thread`: the thread's messages after this turn, when the caller has them (a missing
-        hot copy is then built from them instead of read back from the checkpointer)."""
+    async def record_turn(self, thread_id: str) -> None: ...
 
 
 class PendingHook(Protocol):
@@ -115,14 +106,7 @@ class NoMemory:
 
 
 class NoSessions:
-    async def record_turn(
-        self,
-        user_id: str | None,
-        thread_id: str,
-        channel: str,
-        messages: list[dict[str, Any]],
-        thread: list[Any] | None = None,
-    ) -> None:
+    async def record_turn(self, thread_id: str) -> None:
         return None
 
 

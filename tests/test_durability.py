@@ -66,14 +66,3 @@ def test_a_client_that_hangs_up_mid_reply_leaves_its_message_in_the_thread(
         "agent": None,
     }
     assert len(messages) == 1  # the cut reply is not stored as if it had been said
-
-
-async def test_a_new_threads_hot_session_is_built_from_the_turn_not_read_back() -> None:
-    app = create_app(memory_settings(), environ={})
-    async with AsyncTestClient(app=app) as client:
-        await chat(client, message="@max como divulgo a padaria?", thread_id="d-4")
-        hot = app.state.sessions.hot
-        session = await hot.thread("d-4")
-        assert hot.rebuilds == 0  # no checkpoint read for a thread that had no hot copy
-        assert session is not None and session.active_agent == "max"
-        assert [m["role"] for m in session.messages] == ["user", "assistant"]

@@ -1,17 +1,30 @@
-"""The pieces under the hot session: the Redis breaker, the in-process store, link codes."""
+"""The hot session and the pieces under it (the Redis breaker, the in-process store, link
+codes), and the `sessions.prompt` windows: how much of a thread the model and the router see."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from conftest import chat, copy_squad, memory_settings
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from litestar.testing import AsyncTestClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from checkpointing.link_codes import LinkCodes, TooManyAttempts
 from checkpointing.redis_guard import GuardedRedis, RedisUnavailable
 from checkpointing.sessions import LocalHot
 from checkpointing.stores import connect_redis
+from graphs.compiler import build_squad
+from graphs.loader import load_spec
+from nodes.routing import HistoryTurn
+from server.app import create_app
 
 
 class FlakyClient:
@@ -124,3 +137,96 @@ async def test_rediss_urls_make_tls_clients() -> None:
         assert kwargs["host"] == "example.upstash.io" and kwargs["socket_connect_timeout"] == 0.5
     finally:
         await client.aclose()
+
+
+# Every key a turn leaves in Redis, by family, and the code that reads it. A key with no reader
+# is a cache nobody reads: the per-thread message copy (`session:thread:`) was one.
+READERS = {
+    "session:sender:": "IdentityService.resolve (ChatService.prepare)",
+    "session:user:": "IdentityService.active_thread (ChatService.prepare)",
+    "gate:": "the thread lock's scripts (checkpointing/locks.py)",
+    "memory:": "the memory consumer (checkpointing/memory_pipeline.py)",
+}
+
+
+async def test_a_turn_leaves_only_keys_that_something_reads(redis_url: str) -> None:
+    prefix = f"esquadra-test-{uuid.uuid4().hex[:8]}:"
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    app = create_app(memory_settings(redis_url=redis_url, redis_prefix=prefix), environ={})
+    try:
+        async with AsyncTestClient(app=app) as http:
+            for text in ("@max como divulgo a padaria?", "@max e no instagram?"):
+                events = await chat(http, message=text, user_id="ana@web", channel="web")
+                assert events[-1][0] == "done"
+            keys = sorted(key.removeprefix(prefix) for key in client.scan_iter(f"{prefix}*"))
+    finally:
+        leftovers = list(client.scan_iter(f"{prefix}*"))
+        if leftovers:
+            client.delete(*leftovers)
+        client.close()
+    unread = [key for key in keys if not key.startswith(tuple(READERS))]
+    assert unread == [], f"keys with no reader: {unread}"
+    assert [key for key in keys if key.startswith("session:")] == [
+        "session:sender:web:ana@web",
+        "session:user:ana@web",
+    ]
+
+
+def windowed_squad(tmp_path: Path, history: int, routing: int) -> Path:
+    return copy_squad(
+        tmp_path,
+        {
+            "history_messages: 20": f"history_messages: {history}",
+            "routing_messages: 8": f"routing_messages: {routing}",
+        },
+    )
+
+
+async def test_the_model_is_shown_the_yaml_history_window(
+    tmp_path: Path, online_env: dict[str, str], llm: Any
+) -> None:
+    squad = build_squad(load_spec(windowed_squad(tmp_path, history=3, routing=8)), online_env)
+    graph = squad.builder.compile(checkpointer=InMemorySaver())
+    llm.configure(replies=["resposta um", "resposta dois", "resposta três"])
+    config = {"configurable": {"thread_id": "w-1"}}
+    try:
+        for text in ("@max primeira pergunta", "@max segunda pergunta", "@max terceira pergunta"):
+            await graph.ainvoke({"messages": [HumanMessage(content=text)]}, config)
+    finally:
+        await squad.aclose()
+
+    shown = llm.stub.requests[-1]["messages"]
+    assert shown[0]["role"] == "system"
+    # The thread holds five messages before this reply; the YAML lets the model see three.
+    assert [(m["role"], m["content"]) for m in shown[1:]] == [
+        ("user", "@max segunda pergunta"),
+        ("assistant", "resposta dois"),
+        ("user", "@max terceira pergunta"),
+    ]
+
+
+async def test_the_router_reads_the_yaml_routing_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    squad = build_squad(load_spec(windowed_squad(tmp_path, history=20, routing=2)), {})
+    seen: list[list[HistoryTurn]] = []
+    route = squad.router.route
+
+    async def spy(text: str, history: Sequence[HistoryTurn] = ()) -> Any:
+        seen.append(list(history))
+        return await route(text, history)
+
+    monkeypatch.setattr(squad.router, "route", spy)
+    graph = squad.builder.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "w-2"}}
+    try:
+        for text in ("@max primeira", "@max segunda", "@max terceira"):
+            await graph.ainvoke({"messages": [HumanMessage(content=text)]}, config)
+    finally:
+        await squad.aclose()
+
+    assert [len(history) for history in seen] == [0, 2, 2]
+    # The two messages before "terceira": the second question and Max's (offline) answer.
+    question, answer = seen[-1]
+    assert (question["role"], question["content"]) == ("user", "@max segunda")
+    assert (answer["role"], answer["agent"]) == ("assistant", "max")
