@@ -27,17 +27,22 @@ class PendingTurn:
     started_at: datetime
 
 
+# Every part of a WITH sees the same snapshot, so `old` is the row before the upsert; the
+# upsert runs to completion whether or not anything reads it. (A `FOR UPDATE` on `old`, or
+# reading it from RETURNING, would miss the row the same statement just changed.) Two begins on
+# one thread never race: the thread's lock is held.
 _BEGIN_PG = """
 WITH old AS (
     SELECT turn_id, message, user_id, channel, started_at FROM pending_turns
-    WHERE thread_id = %s FOR UPDATE
+    WHERE thread_id = %s
+), upsert AS (
+    INSERT INTO pending_turns (thread_id, turn_id, message, user_id, channel, started_at)
+    VALUES (%s, %s, %s, %s, %s, %s)
+    ON CONFLICT (thread_id) DO UPDATE SET turn_id = EXCLUDED.turn_id,
+        message = EXCLUDED.message, user_id = EXCLUDED.user_id, channel = EXCLUDED.channel,
+        started_at = EXCLUDED.started_at
 )
-INSERT INTO pending_turns (thread_id, turn_id, message, user_id, channel, started_at)
-VALUES (%s, %s, %s, %s, %s, %s)
-ON CONFLICT (thread_id) DO UPDATE SET turn_id = EXCLUDED.turn_id, message = EXCLUDED.message,
-    user_id = EXCLUDED.user_id, channel = EXCLUDED.channel, started_at = EXCLUDED.started_at
-RETURNING (SELECT turn_id FROM old), (SELECT message FROM old), (SELECT user_id FROM old),
-    (SELECT channel FROM old), (SELECT started_at FROM old)
+SELECT turn_id, message, user_id, channel, started_at FROM old
 """
 _SELECT = (
     "SELECT turn_id, message, user_id, channel, started_at FROM pending_turns WHERE thread_id = %s"
