@@ -67,10 +67,9 @@ class PendingTurns:
         values = (thread_id, turn_id, message, user_id, channel, utcnow())
         if self.db.dialect == "postgres":  # one statement: atomic without BEGIN/COMMIT
             row = await self.db.fetchone(_BEGIN_PG, (thread_id, *values))
-        else:
-            async with self.db.transaction() as tx:
-                row = await tx.fetchone(_SELECT, (thread_id,))
-                await tx.execute(_UPSERT_LITE, values)
+        else:  # two statements, no transaction needed: the thread's lock is held
+            row = await self.db.fetchone(_SELECT, (thread_id,))
+            await self.db.execute(_UPSERT_LITE, values)
         return _pending(thread_id, row)
 
     async def finish(self, thread_id: str, turn_id: str) -> None:
