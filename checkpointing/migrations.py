@@ -10,6 +10,10 @@ Migration 1 is the schema the code created before migrations existed, with `IF N
 everywhere: a database created by that code adopts it unchanged (its rows stay), a new one
 gets it fresh. Later migrations change it; never edit one that has shipped.
 
+The embedded default's files from before the single SQLite file are adopted at start
+(`adopt_legacy_checkpoints`, `import_legacy_tables`): no conversation, user or fact is left in
+a file nothing reads.
+
 Why not Alembic or yoyo: both drive a synchronous DB-API connection (Alembic through
 SQLAlchemy), while every store here runs on the async seam in `checkpointing/sql.py`; the
 runner below is the part of them we need, on the same connections as everything else.
@@ -17,9 +21,12 @@ runner below is the part of them we need, on the same connections as everything 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from checkpointing.sql import Database, Tx, utcnow
 
@@ -178,3 +185,55 @@ async def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) 
 
 def _timestamp(db: Database) -> str:
     return _PG["ts"] if db.dialect == "postgres" else _LITE["ts"]
+
+
+# Before one file, the embedded default kept three: conversations, identity and facts.
+_LEGACY_CHECKPOINTS = "checkpoints.sqlite"
+_LEGACY_TABLES = {
+    "identity.sqlite": {
+        "users": "user_id, created_at, active_thread, merged_into",
+        "identities": "channel, sender_id, user_id, linked_at",
+    },
+    "memory.sqlite": {
+        "user_facts": "id, user_id, kind, text, embedding, source_thread, source_message_hash, "
+        "created_at, superseded_at",
+    },
+}
+
+
+def adopt_legacy_checkpoints(data_dir: Path, target: Path) -> None:
+    """A data dir from before the single file: its conversations file becomes the one file
+    (renamed with its WAL, before anything opens it), so no conversation is left behind."""
+    legacy = data_dir / _LEGACY_CHECKPOINTS
+    if target.exists() or not legacy.exists():
+        return
+    for suffix in ("-wal", "-shm", ""):
+        source = legacy.with_name(legacy.name + suffix)
+        if source.exists():
+            source.rename(target.with_name(target.name + suffix))
+
+
+async def import_legacy_tables(db: Database, conn: Any, data_dir: Path) -> None:
+    """Copy identity and facts from the old separate files into the one file, once; the old
+    files are renamed `*.imported` (kept, not deleted)."""
+    for name, tables in _LEGACY_TABLES.items():
+        legacy = data_dir / name
+        if not await asyncio.to_thread(legacy.exists):
+            continue
+        await conn.execute("ATTACH DATABASE ? AS legacy", (str(legacy),))
+        try:
+            async with db.transaction() as tx:
+                for table, columns in tables.items():
+                    found = await tx.fetchone(
+                        "SELECT 1 FROM legacy.sqlite_master WHERE type = 'table' AND name = %s",
+                        (table,),
+                    )
+                    if found is None:
+                        continue
+                    await tx.execute(
+                        f"INSERT OR IGNORE INTO main.{table} ({columns}) "
+                        f"SELECT {columns} FROM legacy.{table}"
+                    )
+        finally:
+            await conn.execute("DETACH DATABASE legacy")
+        await asyncio.to_thread(legacy.rename, legacy.with_name(name + ".imported"))

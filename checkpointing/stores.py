@@ -16,15 +16,14 @@ sets up its own tables with its public `setup()`, serialised across workers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from checkpointing.migrations import migrate
+from checkpointing.migrations import adopt_legacy_checkpoints, import_legacy_tables, migrate
 from checkpointing.redis_guard import GuardedRedis
 from checkpointing.sql import (
     Database,
@@ -51,39 +50,18 @@ class Stores:
     db: Database  # every table of ours
     checkpointer: BaseCheckpointSaver  # LangGraph's tables: the conversations
     redis: GuardedRedis | None  # None: no REDIS_URL (in-process locks and sessions)
-    pool: Any = None  # the Postgres pool (None on SQLite/memory)
-    _stack: AsyncExitStack | None = None
+    aclose: Callable[[], Awaitable[None]]
 
     @property
     def backend(self) -> str:
         return self.settings.backend
 
-    async def aclose(self) -> None:
-        if self._stack is not None:
-            stack, self._stack = self._stack, None
-            await stack.aclose()
-
-
-async def build_stores(settings: Settings) -> Stores:
-    """Open every store; the caller must `await stores.aclose()` (see `open_stores`)."""
-    stack = AsyncExitStack()
-    try:
-        stores = await _open(settings, stack)
-    except BaseException:
-        await stack.aclose()
-        raise
-    stores._stack = stack
-    return stores
-
 
 @asynccontextmanager
 async def open_stores(settings: Settings) -> AsyncIterator[Stores]:
-    """`build_stores` as a context manager."""
-    stores = await build_stores(settings)
-    try:
-        yield stores
-    finally:
-        await stores.aclose()
+    """Every store, opened from the settings and closed on exit (also by `stores.aclose()`)."""
+    async with AsyncExitStack() as stack:
+        yield await _open(settings, stack)
 
 
 async def _open(settings: Settings, stack: AsyncExitStack) -> Stores:
@@ -98,78 +76,26 @@ async def _open(settings: Settings, stack: AsyncExitStack) -> Stores:
         db: Database = PostgresDatabase(pool)
         await migrate(db)
         checkpointer = await _postgres_checkpointer(pool)
-        return Stores(settings, db, checkpointer, redis, pool)
+        return Stores(settings, db, checkpointer, redis, stack.aclose)
     if settings.backend == "memory":
         from langgraph.checkpoint.memory import InMemorySaver
 
         conn = await stack.enter_async_context(sqlite_connection(":memory:"))
         db = SqliteDatabase(conn)
         await migrate(db)
-        return Stores(settings, db, InMemorySaver(), redis)
+        return Stores(settings, db, InMemorySaver(), redis, stack.aclose)
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     path = settings.data_dir / SQLITE_FILE
-    await asyncio.to_thread(_adopt_legacy_checkpoints, settings.data_dir)
+    await asyncio.to_thread(adopt_legacy_checkpoints, settings.data_dir, path)
     conn = await stack.enter_async_context(sqlite_connection(path))
     db = SqliteDatabase(conn)
     await migrate(db)
-    await _import_legacy_tables(db, conn, settings.data_dir)
+    await import_legacy_tables(db, conn, settings.data_dir)
     saver_conn = await stack.enter_async_context(sqlite_connection(path))
     checkpointer = AsyncSqliteSaver(saver_conn)
     await checkpointer.setup()
-    return Stores(settings, db, checkpointer, redis)
-
-
-# Before one file, the embedded default kept three: conversations, identity and facts.
-_LEGACY_CHECKPOINTS = "checkpoints.sqlite"
-_LEGACY_TABLES = {
-    "identity.sqlite": {
-        "users": "user_id, created_at, active_thread, merged_into",
-        "identities": "channel, sender_id, user_id, linked_at",
-    },
-    "memory.sqlite": {
-        "user_facts": "id, user_id, kind, text, embedding, source_thread, source_message_hash, "
-        "created_at, superseded_at",
-    },
-}
-
-
-def _adopt_legacy_checkpoints(data_dir: Path) -> None:
-    """A data dir from before the single file: its conversations file becomes the one file
-    (renamed with its WAL, before anything opens it), so no conversation is left behind."""
-    target, legacy = data_dir / SQLITE_FILE, data_dir / _LEGACY_CHECKPOINTS
-    if target.exists() or not legacy.exists():
-        return
-    for suffix in ("-wal", "-shm", ""):
-        source = legacy.with_name(legacy.name + suffix)
-        if source.exists():
-            source.rename(target.with_name(target.name + suffix))
-
-
-async def _import_legacy_tables(db: SqliteDatabase, conn: Any, data_dir: Path) -> None:
-    """Copy identity and facts from the old separate files into the one file, once; the old
-    files are renamed `*.imported` (kept, not deleted)."""
-    for name, tables in _LEGACY_TABLES.items():
-        legacy = data_dir / name
-        if not await asyncio.to_thread(legacy.exists):
-            continue
-        await conn.execute("ATTACH DATABASE ? AS legacy", (str(legacy),))
-        try:
-            async with db.transaction() as tx:
-                for table, columns in tables.items():
-                    found = await tx.fetchone(
-                        "SELECT 1 FROM legacy.sqlite_master WHERE type = 'table' AND name = %s",
-                        (table,),
-                    )
-                    if found is None:
-                        continue
-                    await tx.execute(
-                        f"INSERT OR IGNORE INTO main.{table} ({columns}) "
-                        f"SELECT {columns} FROM legacy.{table}"
-                    )
-        finally:
-            await conn.execute("DETACH DATABASE legacy")
-        await asyncio.to_thread(legacy.rename, legacy.with_name(name + ".imported"))
+    return Stores(settings, db, checkpointer, redis, stack.aclose)
 
 
 async def _postgres_checkpointer(pool: Any) -> BaseCheckpointSaver:
@@ -241,8 +167,3 @@ def connect_redis(url: str) -> Any:
         health_check_interval=15,
     )
     return Redis.from_pool(pool)  # closing the client closes the pool
-
-
-def sqlite_path(settings: Settings) -> Path:
-    """The embedded default's one database file."""
-    return settings.data_dir / SQLITE_FILE
