@@ -98,7 +98,6 @@ class HotSessions:
         self.prefix = prefix
         self.ttl_s = ttl_hours * 3600
         self.identity = identity
-        self.rebuilds = 0  # how often a missing key was rebuilt from the durable stores
         self._stale: set[str] = set()  # keys whose truth changed while Redis was down
 
     # -- keys -----------------------------------------------------------------------------
@@ -127,7 +126,6 @@ class HotSessions:
             return UserView(data["user_id"], links, data["active_thread"])
         view = await self.identity.user(user_id)
         if view is not None and view.user_id == user_id:
-            self.rebuilds += 1
             await self._put_user(view)
         return view
 
