@@ -94,7 +94,8 @@ def _write_with_old_code(tmp_path: Path, url: str | None, data_dir: Path) -> Non
     tree = _old_code(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(tree), "ESQUADRA_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, "-c", _OLD_WRITER, url or "", str(data_dir), str(SQUAD_YAML)],
+        # its own squad YAML: the old loader does not know the newer keys
+        [sys.executable, "-c", _OLD_WRITER, url or "", str(data_dir), str(tree / "agents.yaml")],
         cwd=tree,
         env=env,
         capture_output=True,
