@@ -22,7 +22,7 @@ from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
 from server.routes import chat, classify, get_thread, healthz, readyz
-from server.session_stack import open_session_stack
+from server.session_stack import session_hooks
 from server.turn_hooks import TurnHooks
 from server.user_routes import USER_ROUTES
 
@@ -48,16 +48,16 @@ def create_app(
         spec = loaded.spec
         async with (
             open_stores(settings) as stores,
-            open_session_stack(stores, spec.sessions) as sessions,
             open_memory(stores, enabled=spec.memory.enabled) as memory,
         ):
+            identity, recorder = session_hooks(stores, spec.sessions)
             # The graph writes through a fenced view of the checkpointer (see server/gate.py).
             gate, fenced = await open_gate(spec.sessions, stores)
             graph = squad.builder.compile(checkpointer=fenced)
-            sessions.identity.on_merge(memory.merge_user)  # linking two users moves facts too
+            identity.on_merge(memory.merge_user)  # linking two users moves facts too
             hooks = TurnHooks(
-                identity=sessions.identity,
-                sessions=sessions.recorder,
+                identity=identity,
+                sessions=recorder,
                 gate=gate,
                 memory=memory,
                 pending=PendingTurns(stores.db),
@@ -66,8 +66,7 @@ def create_app(
                 settings=settings,
                 checkpointer=stores.checkpointer,
                 redis=stores.redis.client if stores.redis is not None else None,
-                sessions=sessions,
-                identity=sessions.identity,
+                identity=identity,
                 memory=memory,
                 chat=ChatService(squad, graph, hooks=hooks),
             )
@@ -84,6 +83,8 @@ def create_app(
             finally:
                 await app.state.chat.aclose()  # turns still saving, before their stores close
                 await gate.aclose()
+                if recorder.pruner is not None:
+                    await recorder.pruner.aclose()
                 await squad.aclose()
 
     return Litestar(
