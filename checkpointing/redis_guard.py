@@ -8,7 +8,6 @@ call after it tries Redis again, which is how recovery happens without a restart
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,14 +33,12 @@ class GuardedRedis:
         *,
         first_backoff_s: float = 0.5,
         max_backoff_s: float = 5.0,
-        command_timeout_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self._first = first_backoff_s
         self._max = max_backoff_s
         self._clock = clock
-        self._timeout = command_timeout_s
         self._backoff = 0.0
         self._open_until = 0.0
         self._recover_hooks: list[Callable[[], Awaitable[None]]] = []
@@ -68,8 +65,7 @@ class GuardedRedis:
                 # possibly stale keys clean up before any command can read one.
                 await self.client.ping()
                 await self._recovered()
-            async with asyncio.timeout(self._timeout):
-                return await command(self.client)
+            return await command(self.client)
         except (RedisError, OSError, TimeoutError) as exc:
             self.trip(exc)
             raise RedisUnavailable(self.last_error or "") from exc

@@ -149,9 +149,11 @@ def connect_redis(url: str) -> Any:
     """The service's one Redis client (`rediss://` for TLS, e.g. Upstash).
 
     A blocking pool: many lock waiters share few connections and wait their turn instead of
-    failing (which would look like Redis being down). Short connect timeout and no client
-    retries: the breaker decides. The socket timeout stays above the memory stream's 1 s
-    blocking read; commands on the chat path get a tighter bound from `GuardedRedis.call`.
+    failing (which would look like Redis being down). Timeouts of 2 s and one quick retry: a
+    burst of a hundred turns opens dozens of connections at once on a busy machine, and a
+    tighter bound tripped the shared breaker there (locks fell back to in-process while others
+    still held Redis locks; tests/test_concurrency.py caught it). A refused connection still
+    fails at once.
     """
     from redis.asyncio import BlockingConnectionPool, Redis
     from redis.asyncio.retry import Retry
@@ -161,9 +163,9 @@ def connect_redis(url: str) -> Any:
         url,
         max_connections=64,
         timeout=10,
-        socket_connect_timeout=0.5,
+        socket_connect_timeout=2,
         socket_timeout=2,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1),
         health_check_interval=15,
     )
     return Redis.from_pool(pool)  # closing the client closes the pool

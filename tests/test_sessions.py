@@ -134,7 +134,7 @@ async def test_rediss_urls_make_tls_clients() -> None:
     try:
         kwargs = client.connection_pool.connection_kwargs
         assert client.connection_pool.connection_class.__name__ == "SSLConnection"
-        assert kwargs["host"] == "example.upstash.io" and kwargs["socket_connect_timeout"] == 0.5
+        assert kwargs["host"] == "example.upstash.io" and kwargs["socket_connect_timeout"] == 2
     finally:
         await client.aclose()
 
