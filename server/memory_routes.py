@@ -35,6 +35,7 @@ def _fact_not_found(fact_id: str) -> ApiError:
     summary="Facts the squad remembers about this user's business",
     description="Only current facts: one told later supersedes an older one of the same kind.",
     responses={400: response_spec(ErrorBody, description="`invalid_id`.")},
+    opt={"access": "own_user"},
 )
 async def list_memory(user_id: FromPath[str], state: State) -> MemoryReply:
     memory: MemoryService = state.memory
@@ -62,6 +63,7 @@ async def list_memory(user_id: FromPath[str], state: State) -> MemoryReply:
         400: response_spec(ErrorBody, description="`invalid_id`."),
         404: response_spec(ErrorBody, description="`fact_not_found`."),
     },
+    opt={"access": "own_user"},
 )
 async def forget_fact(user_id: FromPath[str], fact_id: FromPath[str], state: State) -> None:
     memory: MemoryService = state.memory
