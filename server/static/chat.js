@@ -138,6 +138,7 @@
       ask(text, userBubble);
     };
     const fail = (message) => {
+      userBubble.querySelector(".note")?.remove();
       typing.remove();
       bubble.classList.remove("streaming");
       showError(bubble, message, retry);
@@ -262,7 +263,7 @@
       close.type = "button";
       close.addEventListener("click", () => (linkPanel.hidden = true));
       linkPanel.replaceChildren(
-        el("p", "", "Para continuar esta conversa no WhatsApp, mande para o nosso número:"),
+        el("p", "", "Para continuar esta conversa no WhatsApp, mande esta mensagem para o FalaChefe:"),
         el("p", "code", `meu código é ${body.code}`),
         el("p", "hint", `O código vale por ${minutes} minutos e só pode ser usado uma vez.`),
         close
