@@ -147,7 +147,7 @@ async def chat(
     summary="Which agent would answer this message",
     description="Runs the routing layers only (no reply). `history` wins over `thread_id`; "
     "with only `thread_id`, the thread's stored conversation is the history.",
-    responses={400: _INVALID},
+    responses={k: v for k, v in _ERRORS.items() if k != 404},
     status_code=200,
     before_request=check_json_body,
     opt={"access": "integration"},  # reads any thread's history: not for the page's session

@@ -59,6 +59,7 @@ _ERRORS = {
     403: response_spec(ErrorBody, description="Another user's data, or a channel not allowed."),
     404: response_spec(ErrorBody, description="Unknown user."),
 }
+_JSON = {415: response_spec(ErrorBody, description="`unsupported_media_type`: send JSON.")}
 
 
 @get(
@@ -96,7 +97,11 @@ async def create_link_code(user_id: FromPath[str], state: State) -> LinkCodeRepl
 @post(
     "/v1/link",
     summary="Link this channel's sender to a user with a one-time code",
-    responses={400: _INVALID, 429: response_spec(ErrorBody, description="Too many wrong codes.")},
+    responses={
+        **{k: v for k, v in _ERRORS.items() if k != 404},
+        **_JSON,
+        429: response_spec(ErrorBody, description="Too many wrong codes."),
+    },
     status_code=200,
     before_request=check_json_body,
 )
@@ -126,7 +131,7 @@ async def redeem_link_code(
 @post(
     "/v1/users/{user_id:str}/links",
     summary="Admin: link a channel's sender to this user",
-    responses=_ERRORS,
+    responses={**_ERRORS, **_JSON},
     status_code=200,
     before_request=check_json_body,
     opt={"access": "integration"},
