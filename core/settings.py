@@ -96,7 +96,8 @@ class Settings(BaseModel):
         alias="ESQUADRA_API_KEY",
         min_length=16,
         repr=False,
-        description="integrations send `Authorization: Bearer <key>` on every /v1 call; unset: "
+        description="integrations send `Authorization: Bearer <key>` on every /v1 call (16+ "
+        "characters); unset: "
         "/v1 is open (loopback only, unless `serve --allow-open`)",
     )
     session_secret: str | None = Field(
