@@ -91,6 +91,29 @@ class Settings(BaseModel):
     max_message_chars: int = Field(
         8_000, alias="ESQUADRA_MAX_MESSAGE_CHARS", ge=1, description="longest message accepted"
     )
+    api_key: str | None = Field(
+        None,
+        alias="ESQUADRA_API_KEY",
+        min_length=16,
+        repr=False,
+        description="integrations send `Authorization: Bearer <key>` on every /v1 call (16+ "
+        "characters); unset: "
+        "/v1 is open (loopback only, unless `serve --allow-open`)",
+    )
+    session_secret: str | None = Field(
+        None,
+        alias="ESQUADRA_SESSION_SECRET",
+        min_length=32,
+        repr=False,
+        description="signs the chat page's session cookie; unset: a random one kept in "
+        "<data dir>/session_secret (0600), shared by the workers of one machine",
+    )
+    cors_origins: str = Field(
+        "",
+        alias="ESQUADRA_CORS_ORIGINS",
+        description="comma-separated origins allowed to call the API from a browser "
+        "(e.g. `https://app.example.com`); none by default",
+    )
     # The model profiles name their variables in the YAML (`api_key_env`, …), so the process
     # environment is kept as read here and handed to the squad builder; never printed.
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
@@ -99,6 +122,11 @@ class Settings(BaseModel):
     def embeddings_cache(self) -> Path:
         """Where routing-example embeddings are cached (derived data: safe to delete)."""
         return self.cache_dir or self.data_dir / "cache"
+
+    @property
+    def cors_allow_list(self) -> list[str]:
+        """`ESQUADRA_CORS_ORIGINS` as a list (empty: no cross-origin browser calls)."""
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def backend(self) -> Literal["postgres", "sqlite", "memory"]:

@@ -66,6 +66,17 @@ class Agent(Strict):
 
     id: str = Field(pattern=AGENT_ID_PATTERN, description="Lower-case id used in events and APIs.")
     name: str = Field(min_length=1, description="Display name shown to the user.")
+    display_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="The chat page's badge, e.g. 'Leo · Finanças' (default: `name`).",
+    )
+    color: str | None = Field(
+        default=None,
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="The badge's colour on the chat page, as '#rrggbb'.",
+    )
     description: str = Field(min_length=1)
     prompt: str = Field(description="Persona prompt file, relative to the YAML file.")
     model: str = "default"

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from checkpointing import open_stores
@@ -17,6 +18,7 @@ from core.embeddings import set_default_threads
 from core.settings import Settings
 from graphs.compiler import build_squad_for
 from graphs.loader import load_spec
+from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
 from server.chat import ChatService
 from server.errors import exception_to_response
 from server.gate import open_gate
@@ -25,6 +27,7 @@ from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import session_hooks
 from server.turn_hooks import TurnHooks
 from server.user_routes import USER_ROUTES
+from server.web import WEB_ROUTES, page_template
 
 log = logging.getLogger("esquadra.server")
 
@@ -40,9 +43,20 @@ def create_app(
     if environ is not None:
         settings = settings.model_copy(update={"environ": dict(environ)})
 
+    gatekeeper = Gatekeeper(settings.api_key)
+    page_template()  # read once, here, not on the event loop
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         set_default_threads(settings.embed_threads or 1)
+        secret = await asyncio.to_thread(
+            load_session_secret, settings.session_secret, settings.data_dir
+        )
+        gatekeeper.signer = SessionSigner(secret)
+        if gatekeeper.open:
+            log.warning(
+                "ESQUADRA_API_KEY is not set: /v1 is open to every caller that can reach it"
+            )
         loaded = load_spec(settings.config_path)
         squad = await asyncio.to_thread(build_squad_for, loaded, settings)
         spec = loaded.spec
@@ -64,6 +78,7 @@ def create_app(
             )
             app.state.update(
                 settings=settings,
+                gatekeeper=gatekeeper,
                 checkpointer=stores.checkpointer,
                 redis=stores.redis.client if stores.redis is not None else None,
                 identity=identity,
@@ -88,11 +103,38 @@ def create_app(
                 await squad.aclose()
 
     return Litestar(
-        route_handlers=[chat, classify, get_thread, healthz, readyz, *USER_ROUTES, *MEMORY_ROUTES],
+        route_handlers=[
+            chat,
+            classify,
+            get_thread,
+            healthz,
+            readyz,
+            *USER_ROUTES,
+            *MEMORY_ROUTES,
+            *WEB_ROUTES,
+        ],
+        guards=[guard],
+        cors_config=_cors(settings),
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),
         # Logging is configured by the process (`esquadra serve --log-level`); Litestar's default
         # would put the root logger at INFO and log every model request on the hot path.
         logging_config=None,
+    )
+
+
+def _cors(settings: Settings) -> CORSConfig | None:
+    """Browsers on the allow-listed origins may call the API (with the key, never with the
+    page's cookie: no credentials); none by default."""
+    origins = settings.cors_allow_list
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Accept", CSRF_HEADER],
+        expose_headers=["X-Thread-Id"],
+        allow_credentials=False,
+        max_age=600,
     )

@@ -284,6 +284,15 @@ class ChatService:
             )
         return messages or None
 
+    async def thread_owner(self, thread_id: str) -> str | None:
+        """The user whose turn last wrote this thread (checkpoint metadata), or whose first turn
+        is still running (its pending row); None for a thread never written."""
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": thread_id}})
+        if snapshot.metadata and snapshot.metadata.get("user_id"):
+            return str(snapshot.metadata["user_id"])
+        unfinished = await self.hooks.pending.get(thread_id)
+        return unfinished.user_id if unfinished is not None else None
+
     async def thread_history(self, thread_id: str) -> list[HistoryTurn]:
         """The thread's stored conversation in the router's shape, as much as the router reads
         (`sessions.prompt.routing_messages`; [] for a new thread)."""

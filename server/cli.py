@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--config", help="squad YAML (default: $ESQUADRA_CONFIG or agents.yaml)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--allow-open-api",
+        action="store_true",
+        help="serve /v1 without ESQUADRA_API_KEY on a non-loopback address (anyone who can "
+        "reach it may read and act for every user)",
+    )
     serve.set_defaults(run=_serve)
     serve.epilog = _variables_help()
     serve.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -172,7 +178,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not _report_issues(path):
         return 1
     settings = _settings(config_path=path.resolve())
-    problem = _serving_problem(settings, args.workers)
+    problem = _exposure_problem(settings, args.host, args.allow_open_api) or _serving_problem(
+        settings, args.workers
+    )
     if problem:
         print(f"esquadra serve: {problem}", file=sys.stderr)
         return 1
@@ -193,6 +201,25 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         server.run()
     return 0 if server.started or args.workers > 1 else 1
+
+
+def _exposure_problem(settings: Settings, host: str, allow_open: bool) -> str | None:
+    """Why serving on `host` would expose an open API (one line), or None."""
+    import ipaddress
+
+    if settings.api_key or allow_open:
+        return None
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        loopback = False
+    if loopback:
+        return None
+    return (
+        f"--host {host} is reachable from other machines and ESQUADRA_API_KEY is not set: "
+        "set it (integrations send 'Authorization: Bearer <key>'), or pass --allow-open-api "
+        "if /v1 is meant to be open"
+    )
 
 
 def _serving_problem(settings: Settings, workers: int) -> str | None:

@@ -41,7 +41,7 @@ def exception_to_response(request: Request[Any, Any, Any], exc: Exception) -> Re
     """Map any exception to JSON; never a traceback to the client."""
     if isinstance(exc, ApiError):
         body = error_body(exc.code, str(exc.detail), **(exc.extra or {}))  # type: ignore[arg-type]
-        return Response(body, status_code=exc.status_code)
+        return Response(body, status_code=exc.status_code, headers=exc.headers)
     if isinstance(exc, InvalidId):  # from the handlers or ChatService.prepare
         return Response(error_body("invalid_id", exc.message), status_code=400)
     if isinstance(exc, ValidationException):

@@ -26,6 +26,13 @@ class MemoryReply(msgspec.Struct):
     facts: list[FactView]
 
 
+# server/auth.py: without the key (when one is set), or another user's data from a page session.
+_GUARDED = {
+    401: response_spec(ErrorBody, description="`unauthorized`: `ESQUADRA_API_KEY` is set."),
+    403: response_spec(ErrorBody, description="`forbidden`: another user's data."),
+}
+
+
 def _fact_not_found(fact_id: str) -> ApiError:
     return ApiError(404, "fact_not_found", f"Não encontrei a informação '{fact_id}' deste usuário.")
 
@@ -34,7 +41,8 @@ def _fact_not_found(fact_id: str) -> ApiError:
     "/v1/users/{user_id:str}/memory",
     summary="Facts the squad remembers about this user's business",
     description="Only current facts: one told later supersedes an older one of the same kind.",
-    responses={400: response_spec(ErrorBody, description="`invalid_id`.")},
+    responses={400: response_spec(ErrorBody, description="`invalid_id`."), **_GUARDED},
+    opt={"access": "own_user"},
 )
 async def list_memory(user_id: FromPath[str], state: State) -> MemoryReply:
     memory: MemoryService = state.memory
@@ -61,7 +69,9 @@ async def list_memory(user_id: FromPath[str], state: State) -> MemoryReply:
     responses={
         400: response_spec(ErrorBody, description="`invalid_id`."),
         404: response_spec(ErrorBody, description="`fact_not_found`."),
+        **_GUARDED,
     },
+    opt={"access": "own_user"},
 )
 async def forget_fact(user_id: FromPath[str], fact_id: FromPath[str], state: State) -> None:
     memory: MemoryService = state.memory

@@ -17,6 +17,7 @@ from litestar.response import Stream
 from core.ids import check_id
 from core.settings import Settings
 from nodes.routing import HistoryTurn
+from server.auth import caller_of, claimed_sender, require_own_thread
 from server.chat import ChatEvent, ChatService, ChatTurn
 from server.errors import ApiError
 from server.readiness import check_readiness
@@ -31,7 +32,7 @@ from server.schemas import (
     Readiness,
     ScoredAgent,
     ThreadView,
-    refuse_deep_json,
+    check_json_body,
     response_spec,
 )
 
@@ -40,7 +41,16 @@ _INVALID = response_spec(
     description="Invalid request: `{code, message}` (`invalid_json`, `invalid_request`, "
     "`invalid_id`, `empty_message`, …).",
 )
-_ERRORS = {400: _INVALID, 404: response_spec(ErrorBody, description="Unknown thread.")}
+_ERRORS = {
+    400: _INVALID,
+    401: response_spec(ErrorBody, description="`unauthorized`: `ESQUADRA_API_KEY` is set."),
+    403: response_spec(
+        ErrorBody,
+        description="`channel_not_allowed`, `identity_mismatch`, `forbidden` or `csrf_failed`.",
+    ),
+    404: response_spec(ErrorBody, description="Unknown thread (or another user's)."),
+    415: response_spec(ErrorBody, description="`unsupported_media_type`: send JSON."),
+}
 
 
 # One Server-Sent Event (Open API before 3.2: `schema` describes each event of the stream).
@@ -96,7 +106,7 @@ class _ChatOperation(Operation):
         504: response_spec(ErrorBody, description="Model provider timed out."),
     },
     status_code=200,
-    before_request=refuse_deep_json,
+    before_request=check_json_body,
     operation_class=_ChatOperation,
 )
 async def chat(
@@ -105,13 +115,17 @@ async def chat(
     # Arrival, first thing: the thread's queue follows it, not when the look-ups below finish.
     arrived_at = time.time()
     message = _checked_text(data.message, state.settings, "message")
+    caller = caller_of(request)
+    channel, sender_id = claimed_sender(caller, data.channel, data.user_id)
+    if caller.is_web and data.thread_id is not None:
+        await require_own_thread(state, caller, check_id(data.thread_id, "thread_id"))
     service: ChatService = state.chat
     turn = await service.prepare(
         ChatTurn(
             message=message,
             thread_id=data.thread_id,
-            user_id=data.user_id,
-            channel=data.channel,
+            user_id=sender_id,
+            channel=channel,
             arrived_at=arrived_at,
         )
     )
@@ -133,9 +147,10 @@ async def chat(
     summary="Which agent would answer this message",
     description="Runs the routing layers only (no reply). `history` wins over `thread_id`; "
     "with only `thread_id`, the thread's stored conversation is the history.",
-    responses={400: _INVALID},
+    responses={k: v for k, v in _ERRORS.items() if k != 404},
     status_code=200,
-    before_request=refuse_deep_json,
+    before_request=check_json_body,
+    opt={"access": "integration"},  # reads any thread's history: not for the page's session
 )
 async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyReply:
     text = _checked_text(data.text, state.settings, "text")
@@ -162,9 +177,12 @@ async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyRep
 
 
 @get("/v1/threads/{thread_id:str}", summary="A thread's messages", responses=_ERRORS)
-async def get_thread(thread_id: FromPath[str], state: State) -> ThreadView:
+async def get_thread(
+    thread_id: FromPath[str], request: Request[Any, Any, Any], state: State
+) -> ThreadView:
     service: ChatService = state.chat
-    messages = await service.thread_messages(check_id(thread_id, "thread_id"))
+    await require_own_thread(state, caller_of(request), check_id(thread_id, "thread_id"))
+    messages = await service.thread_messages(thread_id)
     if messages is None:
         raise ApiError(404, "thread_not_found", f"Conversa '{thread_id}' não encontrada.")
     return ThreadView(thread_id=thread_id, messages=messages)  # type: ignore[arg-type]

@@ -153,8 +153,25 @@ def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return b"[]" in brackets or brackets.count(b"[") > limit
 
 
-async def refuse_deep_json(request: Request[Any, Any, Any]) -> None:
-    """`before_request` hook of the routes with a JSON body: 400 `invalid_json` when too deep."""
+def is_json_media_type(content_type: str | None) -> bool:
+    """`application/json` or `application/<something>+json`, parameters (charset) aside."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def check_json_body(request: Request[Any, Any, Any]) -> None:
+    """`before_request` hook of the routes with a JSON body: 415 unless the body is declared
+    JSON (a `text/plain` post is a "simple" cross-site request a browser sends without asking
+    the server first: refusing it makes every cross-origin caller pass CORS); 400
+    `invalid_json` when it nests too deep."""
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Envie o corpo como JSON, com o cabeçalho 'Content-Type: application/json'.",
+        )
     if json_depth_exceeds(await request.body()):
         raise ApiError(
             400,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
-from litestar import get, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
@@ -13,8 +14,9 @@ from checkpointing.hooks import IdentityService, InvalidLinkCode
 from checkpointing.identity import UnknownUser, UserView
 from checkpointing.link_codes import TooManyAttempts
 from core.ids import check_id
+from server.auth import caller_of, claimed_sender
 from server.errors import ApiError
-from server.schemas import Channel, ErrorBody, Id, refuse_deep_json, response_spec
+from server.schemas import Channel, ErrorBody, Id, check_json_body, response_spec
 
 _CODE = re.compile(r"^\d{6}$")
 
@@ -51,11 +53,20 @@ class RedeemRequest(msgspec.Struct, forbid_unknown_fields=True):
 _INVALID = response_spec(
     ErrorBody, description="Invalid request, id or link code: `{code, message}`."
 )
-_ERRORS = {400: _INVALID, 404: response_spec(ErrorBody, description="Unknown user.")}
+_ERRORS = {
+    400: _INVALID,
+    401: response_spec(ErrorBody, description="`unauthorized`: `ESQUADRA_API_KEY` is set."),
+    403: response_spec(ErrorBody, description="Another user's data, or a channel not allowed."),
+    404: response_spec(ErrorBody, description="Unknown user."),
+}
+_JSON = {415: response_spec(ErrorBody, description="`unsupported_media_type`: send JSON.")}
 
 
 @get(
-    "/v1/users/{user_id:str}", summary="A user's channel links and active thread", responses=_ERRORS
+    "/v1/users/{user_id:str}",
+    summary="A user's channel links and active thread",
+    responses=_ERRORS,
+    opt={"access": "own_user"},
 )
 async def get_user(user_id: FromPath[str], state: State) -> UserReply:
     view = await _identity(state).user(check_id(user_id, "user_id"))
@@ -71,6 +82,7 @@ async def get_user(user_id: FromPath[str], state: State) -> UserReply:
     "is on; type it on the other one (`POST /v1/link`).",
     responses=_ERRORS,
     status_code=201,
+    opt={"access": "own_user"},
 )
 async def create_link_code(user_id: FromPath[str], state: State) -> LinkCodeReply:
     identity = _identity(state)
@@ -85,17 +97,24 @@ async def create_link_code(user_id: FromPath[str], state: State) -> LinkCodeRepl
 @post(
     "/v1/link",
     summary="Link this channel's sender to a user with a one-time code",
-    responses={400: _INVALID, 429: response_spec(ErrorBody, description="Too many wrong codes.")},
+    responses={
+        **{k: v for k, v in _ERRORS.items() if k != 404},
+        **_JSON,
+        429: response_spec(ErrorBody, description="Too many wrong codes."),
+    },
     status_code=200,
-    before_request=refuse_deep_json,
+    before_request=check_json_body,
 )
-async def redeem_link_code(data: JSONBody[RedeemRequest], state: State) -> UserReply:
+async def redeem_link_code(
+    data: JSONBody[RedeemRequest], request: Request[Any, Any, Any], state: State
+) -> UserReply:
     identity = _identity(state)
     check_id(data.sender_id, "sender_id")
+    channel, sender_id = claimed_sender(caller_of(request), data.channel, data.sender_id)
     if not _CODE.match(data.code.strip()):
         raise _bad_code()
     try:
-        result = await identity.redeem_code(data.code.strip(), data.channel, data.sender_id)
+        result = await identity.redeem_code(data.code.strip(), channel, sender_id or "")
     except InvalidLinkCode:
         raise _bad_code() from None
     except TooManyAttempts:
@@ -112,9 +131,10 @@ async def redeem_link_code(data: JSONBody[RedeemRequest], state: State) -> UserR
 @post(
     "/v1/users/{user_id:str}/links",
     summary="Admin: link a channel's sender to this user",
-    responses=_ERRORS,
+    responses={**_ERRORS, **_JSON},
     status_code=200,
-    before_request=refuse_deep_json,
+    before_request=check_json_body,
+    opt={"access": "integration"},
 )
 async def add_link(user_id: FromPath[str], data: JSONBody[LinkRequest], state: State) -> UserReply:
     identity = _identity(state)

@@ -149,6 +149,22 @@ async def chat(client: Any, **body: Any) -> list[tuple[str, dict[str, Any]]]:
     return parse_sse(response.text)
 
 
+async def channel_chat(client: Any, **turn: Any) -> list[tuple[str, dict[str, Any]]]:
+    """A turn as a channel's adapter runs it (the WhatsApp webhook): `ChatService.prepare` and
+    `stream` in process. No HTTP body may claim such a channel's sender (server/auth.py)."""
+    import asyncio
+
+    from server.chat import ChatTurn
+
+    async def run() -> list[tuple[str, dict[str, Any]]]:
+        service = client.app.state.chat
+        prepared = await service.prepare(ChatTurn(**turn))
+        return [event async for event in service.stream(prepared)]
+
+    # On the app's own loop (the test client's portal thread), where its clients were opened.
+    return await asyncio.to_thread(client.blocking_portal.call, run)
+
+
 def copy_squad(tmp_path: Path, replacements: dict[str, str] | None = None) -> Path:
     """A copy of the real squad (YAML, prompts, routing data and fits) to edit in a test."""
     import shutil

@@ -233,15 +233,29 @@ async def test_interrupt_cancels_the_running_reply_and_keeps_it_marked(
 
 
 @pytest.mark.parametrize("store", ["redis", "local"])
-async def test_debounce_merges_a_whatsapp_burst_into_one_turn(
-    store: str, request: pytest.FixtureRequest, online_env: dict[str, str], llm: Any
+async def test_debounce_merges_a_burst_into_one_turn(
+    store: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    online_env: dict[str, str],
+    llm: Any,
 ) -> None:
     redis_url, prefix = None, "esquadra:"
     if store == "redis":
         redis_url = request.getfixturevalue("redis_url")
         prefix = request.getfixturevalue("redis_prefix")
+    # WhatsApp's 1,500 ms window, on the `api` channel: no request body may claim a WhatsApp
+    # sender (only the webhook's adapter proves one).
+    config = copy_squad(
+        tmp_path,
+        {
+            "api:      {policy: enqueue, debounce_ms: 0}": (
+                "api:      {policy: enqueue, debounce_ms: 1500}"
+            )
+        },
+    )
     settings = Settings(
-        config_path=SQUAD_YAML, database_url="memory", redis_url=redis_url, redis_prefix=prefix
+        config_path=config, database_url="memory", redis_url=redis_url, redis_prefix=prefix
     )
     burst = ["@lia oi", "preciso de ajuda", "com as férias da funcionária"]
     with live_server(create_app(settings, environ=online_env)) as url:
@@ -251,7 +265,6 @@ async def test_debounce_merges_a_whatsapp_burst_into_one_turn(
                 body = {
                     "message": text,
                     "thread_id": "zap-1",
-                    "channel": "whatsapp",
                     "user_id": "5511987654321",
                 }
                 tasks.append(asyncio.create_task(post_chat(client, url, **body)))

@@ -70,22 +70,18 @@ def test_killed_server_continues_the_users_thread(
     }
     first = "tenho uma padaria em Campinas com 5 funcionários"
     with ServerProcess(env) as server:
-        thread = post_chat(server.url, message=first, channel="whatsapp", user_id=PHONE)[
-            "thread_id"
-        ]
+        thread = post_chat(server.url, message=first, user_id=PHONE)["thread_id"]
         server.kill()  # SIGKILL: no graceful shutdown, as in a crash
 
     with ServerProcess(env) as server:
         # No thread id: the user's active thread is found again (identity, not the client).
-        done = post_chat(
-            server.url, message="quantos funcionários eu tenho?", channel="whatsapp", user_id=PHONE
-        )
+        done = post_chat(server.url, message="quantos funcionários eu tenho?", user_id=PHONE)
     assert done["thread_id"] == thread
     assert first in prompt(llm)
     assert "quantos funcionários eu tenho?" in prompt(llm)
 
 
-def test_whatsapp_conversation_continues_on_the_web_after_linking(
+def test_a_conversation_continues_on_the_web_after_linking(
     postgres_url: str, redis_url: str, prefix: str, online_env: dict[str, str], llm: Any
 ) -> None:
     env = {
@@ -96,7 +92,8 @@ def test_whatsapp_conversation_continues_on_the_web_after_linking(
     }
     fact = "meu regime é Simples Nacional, anexo I, e a padaria fica em Campinas"
     with ServerProcess(env) as server:
-        thread = post_chat(server.url, message=fact, channel="whatsapp", user_id=PHONE)["thread_id"]
+        # An integration's user (`api`); a WhatsApp sender comes only through the webhook.
+        thread = post_chat(server.url, message=fact, user_id=PHONE)["thread_id"]
         code = httpx.post(f"{server.url}/v1/users/{PHONE}/link-codes", timeout=10).json()["code"]
         linked = httpx.post(
             f"{server.url}/v1/link",
@@ -113,10 +110,10 @@ def test_whatsapp_conversation_continues_on_the_web_after_linking(
         user = httpx.get(f"{server.url}/v1/users/{PHONE}", timeout=10).json()
 
     assert done["thread_id"] == thread
-    assert fact in prompt(llm)  # the web reply was written with the WhatsApp message in view
+    assert fact in prompt(llm)  # the web reply was written with the first message in view
     assert user["active_thread"] == thread
     assert {(x["channel"], x["sender_id"]) for x in user["links"]} == {
-        ("whatsapp", PHONE),
+        ("api", PHONE),
         ("web", "dona.ana@web"),
     }
 

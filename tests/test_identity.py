@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SQUAD_YAML, parse_sse, store_settings
+from conftest import SQUAD_YAML, channel_chat, parse_sse, store_settings
 from litestar.testing import AsyncTestClient
 
 from checkpointing import open_stores
@@ -88,9 +88,16 @@ async def chat(client: AsyncTestClient, **body: Any) -> dict[str, Any]:
     return data
 
 
+async def whatsapp_chat(client: AsyncTestClient, **turn: Any) -> dict[str, Any]:
+    """A WhatsApp turn, as the webhook's adapter runs it; its `done` event."""
+    kind, data = (await channel_chat(client, channel="whatsapp", **turn))[-1]
+    assert kind == "done", data
+    return data
+
+
 async def test_link_code_joins_whatsapp_and_web_in_one_thread(client: AsyncTestClient) -> None:
     phone, web = "5511900000001", "maria@web"
-    first = await chat(client, message="oi, tenho uma padaria", channel="whatsapp", user_id=phone)
+    first = await whatsapp_chat(client, message="oi, tenho uma padaria", user_id=phone)
     thread = first["thread_id"]
 
     code = await client.post(f"/v1/users/{phone}/link-codes")
@@ -156,7 +163,7 @@ async def test_repeated_wrong_codes_are_throttled(client: AsyncTestClient) -> No
 
 async def test_admin_link(client: AsyncTestClient) -> None:
     phone = "5511900000002"
-    await chat(client, message="bom dia", channel="whatsapp", user_id=phone)
+    await whatsapp_chat(client, message="bom dia", user_id=phone)
     response = await client.post(
         f"/v1/users/{phone}/links", json={"channel": "web", "sender_id": "joao@web"}
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SQUAD_YAML, chat, copy_squad, memory_settings, parse_sse
+from conftest import SQUAD_YAML, channel_chat, chat, copy_squad, memory_settings, parse_sse
 from litestar.testing import AsyncTestClient
 from live_server import live_server
 
@@ -162,7 +162,6 @@ def test_end_to_end_on_postgres_and_redis(
                 json={
                     "message": "Oi! tenho um salão de beleza em Belém-PA, são 4 funcionárias",
                     "user_id": owner,
-                    "channel": "whatsapp",
                 },
             )
             assert parse_sse(reply.text)[-1][0] == "done"
@@ -216,7 +215,7 @@ async def test_a_fact_told_on_whatsapp_is_in_the_web_prompt_after_linking(
     """Linking folds the WhatsApp user into the web user; the facts move with it."""
     phone, web = user(), f"web-{uuid.uuid4().hex[:8]}"
     llm.configure(replies=["Certo!"])
-    await chat(
+    await channel_chat(  # as the WhatsApp webhook runs it
         online_client,
         message="sou mei e tenho uma barbearia em Niterói",
         user_id=phone,
