@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from checkpointing.registry import AgentRegistry, AgentVersion, SyncReport
-from graphs.agent_edits import apply_patch, check_config, yaml_configs
+from graphs.agent_edits import agent_from_config, apply_patch, check_config, yaml_configs
 from graphs.loader import LoadedSpec
 
 
@@ -47,3 +47,31 @@ async def sync(
     """Apply the YAML's changes since the last sync (all of it with `force`) as new versions."""
     configs = await asyncio.to_thread(yaml_configs, loaded)
     return await store.sync(configs, actor, force=force, check=partial(check_config, loaded.spec))
+
+
+def export_squad(
+    loaded: LoadedSpec, configs: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, dict[str, str]]:
+    """The squad YAML with the registry's agents, and the persona files it names (relative path
+    → text). Sections other than `agents` are the loaded YAML's; fields at their default are
+    left out. Agents the YAML lacks are appended after the YAML's own, in registry order."""
+    import yaml
+
+    spec = loaded.spec
+    order = [a.id for a in spec.agents if a.id in configs]
+    order += [agent_id for agent_id in configs if agent_id not in order]
+    agents, prompts = [], {}
+    for agent_id in order:
+        agent = agent_from_config(configs[agent_id])
+        agents.append(agent.model_dump(mode="json", exclude_defaults=True))
+        prompts[agent.prompt] = str(configs[agent_id]["prompt_text"])
+    data = spec.model_dump(mode="json", exclude_defaults=True, exclude={"agents"})
+    data = {"version": spec.version, "models": data.pop("models"), "agents": agents, **data}
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+    return _EXPORT_HEADER + text, prompts
+
+
+_EXPORT_HEADER = (
+    "# Written by `esquadra export` from the agent registry (the live squad). Comments of the\n"
+    "# original agents.yaml are not kept: review with `git diff` and commit what you want.\n"
+)
