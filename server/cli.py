@@ -364,6 +364,7 @@ def _eval_routing(args: argparse.Namespace) -> int:
                 [layer for layer in router.layers if layer.name == "llm"],
                 router.agents,
                 router.fallback,
+                router.active,
             )
             if not router.layers:
                 print(
