@@ -4,8 +4,9 @@
 colleagues; the active set). The chat service puts it in each turn's `SquadContext`, so a turn
 runs on the snapshot it started with. A background task polls the registry's `revision()` (one
 primary-key read) every `interval_s` and rebuilds the snapshot only when it moved: no database
-read per turn. Binding a model (`model.bind(temperature=…, max_tokens=…)`) happens here, once per
-version, not per call. Pub/sub from the admin API can call `refresh()` directly later.
+read per turn. Models are built once per profile (with the squad); an agent's temperature and
+max_tokens go with each call as `astream(prompt, temperature=…, max_tokens=…)`. Pub/sub from
+the admin API can call `refresh()` directly later.
 """
 
 from __future__ import annotations
@@ -52,11 +53,12 @@ def build_live_agents(
         live[agent_id] = LiveAgent(
             agent=agent,
             persona=persona,
-            model=None
-            if model is None
-            else model.bind(temperature=agent.temperature, max_tokens=agent.max_tokens),
+            model=model,
             colleagues=colleagues,
             reply_timeout_s=spec.models[agent.model].timeout_s,
+            params=MappingProxyType(
+                {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
+            ),
         )
     return LiveAgents(MappingProxyType(live), active, revision)
 

@@ -100,7 +100,8 @@ def build_profile_model(
     profile: ModelProfile, endpoint: Endpoint, http_client: object, *, fast_path: bool = True
 ) -> ChatOpenAI:
     """One model per profile for the live registry: the agent's temperature and max_tokens are
-    bound per agent version (`model.bind(...)`), so editing them builds no client."""
+    sent with each call (`astream(prompt, temperature=…, max_tokens=…)`), so editing them
+    builds no client."""
     return _chat_openai(
         endpoint,
         http_client,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
-from langchain_core.runnables import Runnable
 from langgraph.runtime import Runtime
 
 from graphs.schema import Agent
@@ -50,9 +50,13 @@ class LiveAgent:
 
     agent: Agent  # active, tools, description… as edited
     persona: str  # `prompt_text`
-    model: Runnable[Any, Any] | None  # the profile's model bound to temperature and max_tokens
+    model: BaseChatModel | None  # the agent's profile's model, shared by the agents on it
     colleagues: str  # the other active agents, as the persona sees them
     reply_timeout_s: float | None
+    # Sent with each call (`astream(prompt, **params)`): temperature and max_tokens. Call
+    # kwargs cost nothing measurable; `model.bind(...)` added ~10% to LangChain's per-call
+    # overhead (bench/live_params.py).
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ async def _answer(
             # One deadline for the whole reply (a provider trickling keep-alives would
             # never trip a read timeout).
             async with asyncio.timeout(view.reply_timeout_s):
-                text, usage = await _stream_model(model, prompt, write)
+                text, usage = await _stream_model(model, prompt, write, view.params)
         except (openai.APITimeoutError, TimeoutError):
             return _failed(rt, PROVIDER_TIMEOUT)
         except openai.APIError:  # a broken stream surfaces as APIConnectionError
@@ -125,13 +129,16 @@ async def _answer(
 
 
 async def _stream_model(
-    model: Runnable[Any, Any], prompt: list[AnyMessage], write: Callable[[Any], None]
+    model: BaseChatModel,
+    prompt: list[AnyMessage],
+    write: Callable[[Any], None],
+    params: Mapping[str, Any],
 ) -> tuple[str, Usage]:
     # One `token` event per chunk: the squad's models already merge tokens that arrive within
     # `COALESCE_S` at the transport (llm/models.py), so the node holds nothing back.
     text: list[str] = []
     usage = Usage(input_tokens=0, output_tokens=0)
-    async for chunk in model.astream(prompt):
+    async for chunk in model.astream(prompt, **params):
         if isinstance(chunk.content, str) and chunk.content:
             text.append(chunk.content)
             write({"type": "token", "text": chunk.content})
