@@ -43,8 +43,18 @@ class Router:
             if verdict is None:
                 continue
             if verdict["agent"] in allowed:
-                return verdict
+                return _among(verdict, allowed)
             if verdict["agent"] in self.agents:  # sure, but that agent is switched off
-                return decision("fallback", self.fallback, 0.0, verdict["candidates"])
+                return _among(
+                    decision("fallback", self.fallback, 0.0, verdict["candidates"]), allowed
+                )
         candidates = ranked(scratch.probabilities) if scratch.probabilities else []
-        return decision("fallback", self.fallback, 0.0, candidates)
+        return _among(decision("fallback", self.fallback, 0.0, candidates), allowed)
+
+
+def _among(verdict: RouteDecision, allowed: Collection[str]) -> RouteDecision:
+    """The decision with switched-off agents left out of its candidates."""
+    candidates = verdict["candidates"]
+    if all(c["agent"] in allowed for c in candidates):
+        return verdict
+    return {**verdict, "candidates": [c for c in candidates if c["agent"] in allowed]}
