@@ -57,4 +57,5 @@ def _among(verdict: RouteDecision, allowed: Collection[str]) -> RouteDecision:
     candidates = verdict["candidates"]
     if all(c["agent"] in allowed for c in candidates):
         return verdict
-    return {**verdict, "candidates": [c for c in candidates if c["agent"] in allowed]}
+    kept = [c for c in candidates if c["agent"] in allowed]
+    return decision(verdict["layer"], verdict["agent"], verdict["confidence"], kept)
