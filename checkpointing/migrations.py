@@ -139,6 +139,59 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+_AGENT_VERSIONS = """CREATE TABLE agent_versions (
+    agent_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    source TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at {ts} NOT NULL,
+    diff TEXT NOT NULL,
+    PRIMARY KEY (agent_id, version)
+)"""
+_AGENT_AUDIT = """CREATE TABLE agent_audit (
+    id {id} PRIMARY KEY,
+    at {ts} NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    from_version INTEGER,
+    to_version INTEGER,
+    diff TEXT NOT NULL
+)"""
+_AGENT_SYNCED = """CREATE TABLE agent_synced (
+    agent_id TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    synced_at {ts} NOT NULL
+)"""
+_REGISTRY_REVISION = (
+    "CREATE TABLE registry_revision (id INTEGER PRIMARY KEY, revision BIGINT NOT NULL)"
+)
+_REGISTRY_STEPS = (
+    _REGISTRY_REVISION,
+    "INSERT INTO registry_revision (id, revision) VALUES (1, 0)",
+    "CREATE INDEX agent_audit_at_idx ON agent_audit (at)",
+)
+REGISTRY_MIGRATION = Migration(
+    4,
+    "agent registry: agent_versions, agent_audit, agent_synced, registry_revision",
+    postgres=(
+        _AGENT_VERSIONS.format(**_PG),
+        _AGENT_AUDIT.format(id="BIGSERIAL", **_PG),
+        _AGENT_SYNCED.format(**_PG),
+        *_REGISTRY_STEPS,
+    ),
+    sqlite=(
+        _AGENT_VERSIONS.format(**_LITE),
+        _AGENT_AUDIT.format(id="INTEGER", **_LITE).replace(
+            "INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT", 1
+        ),
+        _AGENT_SYNCED.format(**_LITE),
+        *_REGISTRY_STEPS,
+    ),
+)
+MIGRATIONS = (*MIGRATIONS, REGISTRY_MIGRATION)
+
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

@@ -1,7 +1,9 @@
 """Compile a validated `agents.yaml` into the squad's LangGraph `StateGraph`.
 
-START → classify → one node per active agent → END. The builder is returned uncompiled so the
-caller chooses the checkpointer (server: Postgres/SQLite; Studio: its own; tests: memory).
+START → classify → one node per agent → END. Every agent is compiled, switched off or not: the
+router's active set (the YAML's, or the live registry's per turn) decides who gets traffic.
+The builder is returned uncompiled so the caller chooses the checkpointer (server:
+Postgres/SQLite; Studio: its own; tests: memory).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from graphs.state import SquadContext, SquadState
 from llm.models import (
     Endpoint,
     build_chat_model,
+    build_profile_model,
     build_routing_model,
     new_http_client,
     resolve_endpoint,
@@ -42,6 +45,7 @@ class Squad:
     runtimes: dict[str, AgentRuntime]
     router: Router
     http_client: Any
+    profile_models: dict[str, Any]  # profile → model, online profiles only (live registry)
 
     async def aclose(self) -> None:
         """Close the model connection pool."""
@@ -103,7 +107,12 @@ def build_squad(
     http_client = new_http_client(fast_path)
     runtimes = {
         agent.id: build_agent_runtime(loaded, agent.id, endpoints, offline, http_client, fast_path)
-        for agent in spec.active_agents()
+        for agent in spec.agents
+    }
+    profile_models = {
+        name: build_profile_model(spec.models[name], endpoint, http_client, fast_path=fast_path)
+        for name, endpoint in endpoints.items()
+        if endpoint.online and not offline
     }
     routing_models = {
         name: build_routing_model(spec.models[name], endpoint, http_client, fast_path=fast_path)
@@ -112,7 +121,7 @@ def build_squad(
     }
     router = build_router(loaded, cache_dir=cache_dir, llm_models=routing_models)
     graph = build_squad_graph(router, runtimes, spec.sessions.prompt.routing_messages)
-    return Squad(loaded, graph, runtimes, router, http_client)
+    return Squad(loaded, graph, runtimes, router, http_client, profile_models)
 
 
 def build_squad_graph(

@@ -15,7 +15,7 @@ import difflib
 import os
 import re
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +31,7 @@ from graphs.schema import AGENT_ID_PATTERN, MOVED_KEYS, SquadSpec
 
 Segment = str | int
 Loc = tuple[Segment, ...]
+Problem = tuple[Loc, str, str | None]  # where (schema path), what, how to fix
 
 # The line breaks YAML itself counts; str.splitlines() knows more, which would shift line numbers.
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
@@ -393,6 +394,12 @@ def _union_members(annotation: Any) -> dict[str, type[BaseModel]]:
 
 
 def _schema_issue(error: ErrorDetails, data: Any, doc: _Doc) -> ConfigIssue:
+    return doc.issue(*describe_schema_error(error, data))
+
+
+def describe_schema_error(error: ErrorDetails, data: Any) -> Problem:
+    """A pydantic error on the squad's data (`SquadSpec` shape) as (schema path, message, fix),
+    worded as `esquadra check` words it; used without a YAML file by the registry's patches."""
     target = _schema_target(tuple(error["loc"]))
     kind = error["type"]
     value = error.get("input")
@@ -402,7 +409,7 @@ def _schema_issue(error: ErrorDetails, data: Any, doc: _Doc) -> ConfigIssue:
     elif kind == "value_error" and isinstance(value, list):
         loc = _failing_item(loc, value, error["msg"])
     message, hint = _describe(error, target, data)
-    return doc.issue(loc, message, hint)
+    return loc, message, hint
 
 
 def _failing_item(loc: Loc, items: list[Any], msg: str) -> Loc:
@@ -579,28 +586,42 @@ def _agent_id_like(value: str) -> str:
 
 
 def _check_meaning(spec: SquadSpec, doc: _Doc, base_dir: Path) -> list[ConfigIssue]:
+    problems = meaning_problems(spec, base_dir, is_set=lambda loc: _is_set(doc, loc))
+    return [doc.issue(loc, message, hint) for loc, message, hint in problems]
+
+
+def meaning_problems(
+    spec: SquadSpec, base_dir: Path | None = None, is_set: Callable[[Loc], bool] | None = None
+) -> list[Problem]:
+    """Pass 2 on a spec that has no YAML behind it (the registry's live configs, an admin patch).
+
+    `base_dir` None skips the checks that read the file system (prompt, knowledge and training
+    files); `is_set` tells whether a key was written or is a default (wording only).
+    """
+    written = is_set or (lambda loc: True)
     return [
-        *_duplicate_ids(spec, doc),
-        *_missing_files(spec, doc, base_dir),
-        *_unknown_tools(spec, doc),
-        *_unknown_models(spec, doc),
-        *_traffic(spec, doc),
-        *_repeated_layers(spec, doc),
-        *_classifier_references(spec, doc, base_dir),
+        *_duplicate_ids(spec),
+        *(_missing_files(spec, base_dir) if base_dir is not None else ()),
+        *_unknown_tools(spec),
+        *_unknown_models(spec, written),
+        *_traffic(spec, written),
+        *_repeated_layers(spec),
+        *(_classifier_references(spec, base_dir) if base_dir is not None else ()),
+        *_classifier_models(spec),
     ]
 
 
-def _duplicate_ids(spec: SquadSpec, doc: _Doc) -> Iterable[ConfigIssue]:
+def _duplicate_ids(spec: SquadSpec) -> Iterable[Problem]:
     first: dict[str, int] = {}
     for index, agent in enumerate(spec.agents):
         if agent.id in first:
             message = f"duplicate agent id '{agent.id}': agents[{first[agent.id]}] already uses it"
-            yield doc.issue(("agents", index, "id"), message, "every agent needs its own id")
+            yield (("agents", index, "id"), message, "every agent needs its own id")
         else:
             first[agent.id] = index
 
 
-def _missing_files(spec: SquadSpec, doc: _Doc, base_dir: Path) -> Iterable[ConfigIssue]:
+def _missing_files(spec: SquadSpec, base_dir: Path) -> Iterable[Problem]:
     for index, agent in enumerate(spec.agents):
         places: list[tuple[Loc, str, str]] = [(("agents", index, "prompt"), "prompt", agent.prompt)]
         places += [
@@ -610,7 +631,7 @@ def _missing_files(spec: SquadSpec, doc: _Doc, base_dir: Path) -> Iterable[Confi
         for loc, label, relative in places:
             problem = _file_problem(base_dir, relative, label)
             if problem is not None:
-                yield doc.issue(loc, *problem)
+                yield (loc, *problem)
 
 
 def _file_problem(base_dir: Path, relative: str, label: str) -> tuple[str, str | None] | None:
@@ -637,7 +658,7 @@ def _nearby_files_hint(path: Path, relative: str) -> str | None:
     return None
 
 
-def _unknown_tools(spec: SquadSpec, doc: _Doc) -> Iterable[ConfigIssue]:
+def _unknown_tools(spec: SquadSpec) -> Iterable[Problem]:
     from nodes.tools import TOOLS  # lazily: tools pull in their own dependencies
 
     known = sorted(TOOLS)
@@ -645,44 +666,44 @@ def _unknown_tools(spec: SquadSpec, doc: _Doc) -> Iterable[ConfigIssue]:
         for k, tool in enumerate(agent.tools):
             if tool not in TOOLS:
                 hint = _did_you_mean(tool, known, "known tools")
-                yield doc.issue(("agents", index, "tools", k), f"unknown tool '{tool}'", hint)
+                yield (("agents", index, "tools", k), f"unknown tool '{tool}'", hint)
 
 
-def _unknown_models(spec: SquadSpec, doc: _Doc) -> Iterable[ConfigIssue]:
+def _unknown_models(spec: SquadSpec, is_set: Callable[[Loc], bool]) -> Iterable[Problem]:
     profiles = list(spec.models)
     for index, agent in enumerate(spec.agents):
         if agent.model in spec.models:
             continue
         loc: Loc = ("agents", index, "model")
-        implicit = "" if _is_set(doc, loc) else " (the default when 'model' is not set)"
+        implicit = "" if is_set(loc) else " (the default when 'model' is not set)"
         hint = _did_you_mean(agent.model, profiles, "profiles under 'models'")
         if not profiles:
             hint = "define a profile under 'models'"
-        yield doc.issue(loc, f"unknown model profile '{agent.model}'{implicit}", hint)
+        yield (loc, f"unknown model profile '{agent.model}'{implicit}", hint)
 
 
-def _traffic(spec: SquadSpec, doc: _Doc) -> Iterable[ConfigIssue]:
+def _traffic(spec: SquadSpec, is_set: Callable[[Loc], bool]) -> Iterable[Problem]:
     active = [agent.id for agent in spec.active_agents()]
     if not active:
         message = "no active agent: every agent has 'active: false'"
-        yield doc.issue(("agents",), message, "set 'active: true' on at least one agent")
+        yield (("agents",), message, "set 'active: true' on at least one agent")
         return  # the fallback is necessarily inactive too; one fix covers both
     fallback = spec.defaults.fallback_agent
     loc: Loc = ("defaults", "fallback_agent")
-    implicit = "" if _is_set(doc, loc) else " (the default)"
+    implicit = "" if is_set(loc) else " (the default)"
     index = next((i for i, agent in enumerate(spec.agents) if agent.id == fallback), None)
     if index is None:
         hint = _did_you_mean(fallback, active, "active agents")
-        yield doc.issue(loc, f"fallback agent '{fallback}'{implicit} is not an agent", hint)
+        yield (loc, f"fallback agent '{fallback}'{implicit} is not an agent", hint)
     elif not spec.agents[index].active:
         message = (
             f"fallback agent '{fallback}'{implicit} is inactive (agents[{index}] has active: false)"
         )
         hint = f"activate it, or pick an active agent: {', '.join(active)}"
-        yield doc.issue(loc, message, hint)
+        yield (loc, message, hint)
 
 
-def _repeated_layers(spec: SquadSpec, doc: _Doc) -> Iterable[ConfigIssue]:
+def _repeated_layers(spec: SquadSpec) -> Iterable[Problem]:
     first: dict[str, int] = {}
     for index, layer in enumerate(spec.classifier.layers):
         if layer.type in first:
@@ -691,23 +712,26 @@ def _repeated_layers(spec: SquadSpec, doc: _Doc) -> Iterable[ConfigIssue]:
                 f"classifier.layers[{first[layer.type]}] already uses it"
             )
             hint = "each layer type runs once; remove this layer"
-            yield doc.issue(("classifier", "layers", index, "type"), message, hint)
+            yield (("classifier", "layers", index, "type"), message, hint)
         else:
             first[layer.type] = index
 
 
-def _classifier_references(spec: SquadSpec, doc: _Doc, base_dir: Path) -> Iterable[ConfigIssue]:
+def _classifier_references(spec: SquadSpec, base_dir: Path) -> Iterable[Problem]:
     classifier = spec.classifier
     for k, relative in enumerate(classifier.training_data):
         problem = _file_problem(base_dir, relative, "training data")
         if problem is not None:
-            yield doc.issue(("classifier", "training_data", k), *problem)
+            yield (("classifier", "training_data", k), *problem)
+
+
+def _classifier_models(spec: SquadSpec) -> Iterable[Problem]:
     profiles = list(spec.models)
-    for index, layer in enumerate(classifier.layers):
+    for index, layer in enumerate(spec.classifier.layers):
         if layer.type == "llm" and layer.model not in spec.models:
             hint = _did_you_mean(layer.model, profiles, "profiles under 'models'")
             loc: Loc = ("classifier", "layers", index, "model")
-            yield doc.issue(loc, f"unknown model profile '{layer.model}'", hint)
+            yield (loc, f"unknown model profile '{layer.model}'", hint)
 
 
 def _is_set(doc: _Doc, loc: Loc) -> bool:

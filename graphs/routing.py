@@ -68,16 +68,17 @@ def read_routing_data(path: Path) -> list[LabelledMessage]:
 def head_training_set(loaded: LoadedSpec) -> tuple[list[str], list[str]]:
     """Texts that name their own topic: YAML examples and keywords, plus data-set lines that
     are not follow-ups (a follow-up's text alone does not say who should answer)."""
-    active = {agent.id for agent in loaded.spec.active_agents()}
+    # Every agent, switched off or not: switching one on again must not need retraining.
+    known = {agent.id for agent in loaded.spec.agents}
     texts: list[str] = []
     labels: list[str] = []
-    for agent in loaded.spec.active_agents():
+    for agent in loaded.spec.agents:
         for text in [*agent.routing.examples, *agent.routing.keywords]:
             texts.append(text)
             labels.append(agent.id)
     for relative in loaded.spec.classifier.training_data:
         for row in read_routing_data(loaded.resolve(relative)):
-            if row.agent in active and previous_agent(row.history) != row.agent:
+            if row.agent in known and previous_agent(row.history) != row.agent:
                 texts.append(row.text)
                 labels.append(row.agent)
     return texts, labels
@@ -145,7 +146,7 @@ def build_router(
     profile → chat model; an offline profile has none, and then the llm layer is left out (the
     fallback agent answers what nobody was sure of)."""
     spec = loaded.spec
-    active = spec.active_agents()
+    agents = spec.agents  # every agent: the active set filters at routing time (Router.route)
     fitted = read_fitted(loaded)
     declared = [x for x in spec.classifier.layers if only is None or x.type in only]
     semantic_spec = next((x for x in declared if isinstance(x, SemanticSpec)), None)
@@ -157,9 +158,9 @@ def build_router(
     layers: list[Layer] = []
     for layer in declared:
         if isinstance(layer, RulesSpec):
-            layers.append(RulesLayer(active, layer.threshold, layer.keywords_decide))
+            layers.append(RulesLayer(agents, layer.threshold, layer.keywords_decide))
         elif isinstance(layer, ExamplesSpec):
-            layers.append(ExamplesLayer(active, layer.threshold))
+            layers.append(ExamplesLayer(agents, layer.threshold))
         elif isinstance(layer, SemanticSpec) and head is not None:
             thresholds = fitted.get("semantic", {}).get("thresholds", {})
             layers.append(SemanticLayer(head, thresholds, layer.threshold))
@@ -167,11 +168,16 @@ def build_router(
             weights = fitted.get("followup", {}).get("weights") or DEFAULT_WEIGHTS
             threshold = fitted.get("followup", {}).get("threshold", layer.threshold)
             switch = fitted.get("followup", {}).get("switch_threshold", DEFAULT_SWITCH_THRESHOLD)
-            agent_ids = {a.id for a in active}
+            agent_ids = {a.id for a in agents}
             layers.append(FollowupLayer(FollowupModel(weights), threshold, head, agent_ids, switch))
         elif isinstance(layer, LlmSpec) and include_llm:
             model = (llm_models or {}).get(layer.model)
             if model is not None:
-                about = {a.id: f"{a.name} — {a.description}" for a in active}
+                about = {a.id: f"{a.name} — {a.description}" for a in agents}
                 layers.append(LlmLayer(model, about, layer.threshold, layer.history_turns))
-    return Router(layers, [a.id for a in active], spec.defaults.fallback_agent)
+    return Router(
+        layers,
+        [a.id for a in agents],
+        spec.defaults.fallback_agent,
+        [a.id for a in spec.active_agents()],
+    )

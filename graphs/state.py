@@ -72,6 +72,10 @@ class SquadContext:
     channel: str = "api"
     today: date | None = None
     facts: tuple[str, ...] = ()  # what the squad remembers about this user's business
+    # The registry's snapshot this turn runs on (`nodes.agent.LiveAgents`; typed loosely since
+    # this module imports nothing of ours): taken when the turn starts, so a change made
+    # meanwhile reaches the next turn, never half of this one. None: the YAML as compiled.
+    live: Any = None
 
     def business_today(self) -> date:
         """Today in Brazil unless the run pins a date (tests, replays)."""

@@ -96,6 +96,24 @@ def build_chat_model(
     )
 
 
+def build_profile_model(
+    profile: ModelProfile, endpoint: Endpoint, http_client: object, *, fast_path: bool = True
+) -> ChatOpenAI:
+    """One model per profile for the live registry: the agent's temperature and max_tokens are
+    sent with each call (`astream(prompt, temperature=…, max_tokens=…)`), so editing them
+    builds no client."""
+    return _chat_openai(
+        endpoint,
+        http_client,
+        fast_path,
+        timeout=profile.timeout_s,
+        max_retries=profile.max_retries,
+        streaming=True,
+        stream_usage=True,
+        stream_chunk_timeout=None,  # as in build_chat_model: the node bounds the whole reply
+    )
+
+
 def build_routing_model(
     profile: ModelProfile, endpoint: Endpoint, http_client: object, *, fast_path: bool = True
 ) -> ChatOpenAI:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import openai
@@ -43,62 +44,101 @@ class AgentRuntime:
     reply_timeout_s: float | None = None  # the model profile's `timeout_s`, for a whole reply
 
 
+@dataclass(frozen=True)
+class LiveAgent:
+    """An agent as the registry has it now: the parts a live edit can change."""
+
+    agent: Agent  # active, tools, description… as edited
+    persona: str  # `prompt_text`
+    model: BaseChatModel | None  # the agent's profile's model, shared by the agents on it
+    colleagues: str  # the other active agents, as the persona sees them
+    reply_timeout_s: float | None
+    # Sent with each call (`astream(prompt, **params)`): temperature and max_tokens. Call
+    # kwargs cost nothing measurable; `model.bind(...)` added ~10% to LangChain's per-call
+    # overhead (bench/live_params.py).
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class LiveAgents:
+    """One immutable snapshot of the live squad, swapped whole when the registry's revision
+    moves; a turn carries the one it started with in `SquadContext.live`."""
+
+    agents: Mapping[str, LiveAgent]
+    active: frozenset[str]
+    revision: int
+
+
 AgentNode = Callable[[SquadState, Runtime[SquadContext]], Coroutine[Any, Any, dict[str, Any]]]
 
 
 def make_agent_node(rt: AgentRuntime) -> AgentNode:
     """Build the async node for one agent."""
+    compiled = LiveAgent(rt.agent, rt.persona, rt.model, rt.colleagues, rt.reply_timeout_s)
 
     async def agent_node(state: SquadState, runtime: Runtime[SquadContext]) -> dict[str, Any]:
-        context = runtime.context or SquadContext()
-        messages = state.get("messages", [])
-        question = _last_user_text(messages)
-        results = run_tools(
-            rt.agent.tools,
-            question,
-            ToolContext(today=context.business_today(), ledger=state.get("ledger", [])),
-        )
-        hits = rt.knowledge.search(question)
-        write = runtime.stream_writer
-        if rt.model is None:
-            text = offline_reply(
-                rt.offline_notice, rt.agent.description, results, hits, context.facts, question
-            )
-            for piece in stream_pieces(text):
-                write({"type": "token", "text": piece})
-            usage = Usage(input_tokens=0, output_tokens=0)
-        else:
-            prompt = _prompt(rt, messages, results, hits, context.facts)
-            try:
-                # One deadline for the whole reply (a provider trickling keep-alives would
-                # never trip a read timeout).
-                async with asyncio.timeout(rt.reply_timeout_s):
-                    text, usage = await _stream_model(rt.model, prompt, write)
-            except (openai.APITimeoutError, TimeoutError):
-                return _failed(rt, PROVIDER_TIMEOUT)
-            except openai.APIError:  # a broken stream surfaces as APIConnectionError
-                return _failed(rt, PROVIDER_ERROR)
-        return {
-            "messages": [AIMessage(content=text, name=rt.agent.id)],
-            "active_agent": rt.agent.id,
-            "turn": TurnResult(
-                agent=rt.agent.id, offline=rt.model is None, usage=usage, error=None
-            ),
-            "ledger": [entry for result in results for entry in result.ledger_entries],
-        }
+        context = runtime.context
+        live = context.live if context is not None else None
+        # The registry's version of this agent, read per call; the YAML's without a registry.
+        view = live.agents.get(rt.agent.id, compiled) if live is not None else compiled
+        return await _answer(rt, view, state, runtime)
 
     agent_node.__name__ = f"agent_{rt.agent.id}"
     return agent_node
 
 
+async def _answer(
+    rt: AgentRuntime, view: LiveAgent, state: SquadState, runtime: Runtime[SquadContext]
+) -> dict[str, Any]:
+    """One reply: the tools' facts and the knowledge, then the model (or the offline answer)."""
+    context = runtime.context or SquadContext()
+    agent, model = view.agent, view.model
+    messages = state.get("messages", [])
+    question = _last_user_text(messages)
+    results = run_tools(
+        agent.tools,
+        question,
+        ToolContext(today=context.business_today(), ledger=state.get("ledger", [])),
+    )
+    hits = rt.knowledge.search(question)
+    write = runtime.stream_writer
+    if model is None:
+        text = offline_reply(
+            rt.offline_notice, agent.description, results, hits, context.facts, question
+        )
+        for piece in stream_pieces(text):
+            write({"type": "token", "text": piece})
+        usage = Usage(input_tokens=0, output_tokens=0)
+    else:
+        prompt = _prompt(rt, view.persona, view.colleagues, messages, results, hits, context.facts)
+        try:
+            # One deadline for the whole reply (a provider trickling keep-alives would
+            # never trip a read timeout).
+            async with asyncio.timeout(view.reply_timeout_s):
+                text, usage = await _stream_model(model, prompt, write, view.params)
+        except (openai.APITimeoutError, TimeoutError):
+            return _failed(rt, PROVIDER_TIMEOUT)
+        except openai.APIError:  # a broken stream surfaces as APIConnectionError
+            return _failed(rt, PROVIDER_ERROR)
+    return {
+        "messages": [AIMessage(content=text, name=rt.agent.id)],
+        "active_agent": rt.agent.id,
+        "turn": TurnResult(agent=rt.agent.id, offline=model is None, usage=usage, error=None),
+        "ledger": [entry for result in results for entry in result.ledger_entries],
+    }
+
+
 async def _stream_model(
-    model: BaseChatModel, prompt: list[AnyMessage], write: Callable[[Any], None]
+    model: BaseChatModel,
+    prompt: list[AnyMessage],
+    write: Callable[[Any], None],
+    params: Mapping[str, Any],
 ) -> tuple[str, Usage]:
     # One `token` event per chunk: the squad's models already merge tokens that arrive within
     # `COALESCE_S` at the transport (llm/models.py), so the node holds nothing back.
     text: list[str] = []
     usage = Usage(input_tokens=0, output_tokens=0)
-    async for chunk in model.astream(prompt):
+    async for chunk in model.astream(prompt, **params):
         if isinstance(chunk.content, str) and chunk.content:
             text.append(chunk.content)
             write({"type": "token", "text": chunk.content})
@@ -132,12 +172,14 @@ def _last_user_text(messages: list[AnyMessage]) -> str:
 
 def _prompt(
     rt: AgentRuntime,
+    persona: str,
+    colleagues: str,
     history: list[AnyMessage],
     results: list[ToolResult],
     hits: list[Hit],
     facts: tuple[str, ...] = (),
 ) -> list[AnyMessage]:
-    system = [rt.persona.strip(), f"Seus colegas na equipe:\n{rt.colleagues}"]
+    system = [persona.strip(), f"Seus colegas na equipe:\n{colleagues}"]
     if facts:
         system.append(
             "O que o dono já contou sobre o negócio (use quando ajudar):\n"

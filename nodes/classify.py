@@ -38,7 +38,9 @@ def make_classify_node(router: Router, history_window: int) -> ClassifyNode:
 
     async def classify(state: SquadState, runtime: Runtime[SquadContext]) -> Command[str]:
         text, history = conversation_history(state.get("messages", []), history_window)
-        decision = await router.route(text, history)
+        live = runtime.context.live if runtime.context is not None else None
+        # The registry's live switch: a switched-off agent's messages go to the fallback.
+        decision = await router.route(text, history, live.active if live is not None else None)
         runtime.stream_writer(
             {
                 "type": "route",

@@ -17,6 +17,7 @@ from checkpointing.pending import PendingTurns
 from core.embeddings import set_default_threads
 from core.settings import Settings
 from graphs.compiler import build_squad_for
+from graphs.live import open_live_squad
 from graphs.loader import load_spec
 from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
 from server.chat import ChatService
@@ -68,6 +69,7 @@ def create_app(
             # The graph writes through a fenced view of the checkpointer (see server/gate.py).
             gate, fenced = await open_gate(spec.sessions, stores)
             graph = squad.builder.compile(checkpointer=fenced)
+            live = await open_live_squad(squad, stores.db)
             identity.on_merge(memory.merge_user)  # linking two users moves facts too
             hooks = TurnHooks(
                 identity=identity,
@@ -83,12 +85,12 @@ def create_app(
                 redis=stores.redis.client if stores.redis is not None else None,
                 identity=identity,
                 memory=memory,
-                chat=ChatService(squad, graph, hooks=hooks),
+                chat=ChatService(squad, graph, hooks=hooks, live=live),
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
                 "squad ready: agents=%s offline=%s store=%s redis=%s",
-                list(squad.runtimes),
+                sorted(live.current.active),
                 offline,
                 stores.backend,
                 "on" if stores.redis is not None else "off",
@@ -97,6 +99,7 @@ def create_app(
                 yield
             finally:
                 await app.state.chat.aclose()  # turns still saving, before their stores close
+                await live.aclose()
                 await gate.aclose()
                 if recorder.pruner is not None:
                     await recorder.pruner.aclose()

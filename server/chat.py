@@ -17,6 +17,7 @@ from langgraph.graph.state import CompiledStateGraph
 from checkpointing.fenced import FENCE_KEY, FenceRejected
 from core.ids import check_id
 from graphs.compiler import Squad
+from graphs.live import LiveSquad
 from graphs.state import SquadContext
 from nodes.routing import HistoryTurn
 from server.costs import turn_cost
@@ -58,12 +59,21 @@ class ChatService:
     """Runs turns through the compiled squad graph and reads threads back from the checkpointer."""
 
     def __init__(
-        self, squad: Squad, graph: CompiledStateGraph, hooks: TurnHooks | None = None
+        self,
+        squad: Squad,
+        graph: CompiledStateGraph,
+        hooks: TurnHooks | None = None,
+        live: LiveSquad | None = None,
     ) -> None:
         self.squad = squad
         self.graph = graph
         self.hooks = hooks or TurnHooks()
+        self.live = live  # the registry's snapshot holder; None: the YAML as compiled
         self._running: set[asyncio.Task[None]] = set()
+
+    def live_active(self) -> frozenset[str] | None:
+        """The agents taking traffic now (the registry's switch), or None for the YAML's."""
+        return self.live.current.active if self.live is not None else None
 
     async def prepare(self, turn: ChatTurn) -> ChatTurn:
         """The turn with its canonical user id and its thread (the user's active one, or new).
@@ -174,7 +184,13 @@ class ChatService:
         run = self.graph.astream(
             {"messages": inputs},
             config,  # type: ignore[arg-type]
-            context=SquadContext(user_id=turn.user_id, channel=turn.channel, facts=tuple(facts)),
+            context=SquadContext(
+                user_id=turn.user_id,
+                channel=turn.channel,
+                facts=tuple(facts),
+                # Read once: the turn keeps this snapshot even if the registry moves meanwhile.
+                live=self.live.current if self.live is not None else None,
+            ),
             stream_mode=["custom", "updates"],
             durability=self.squad.loaded.spec.sessions.durability,
         )

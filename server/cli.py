@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 # `esquadra eval-routing … | head` should end quietly, not with a BrokenPipeError: these
 # commands only print, so they take SIGPIPE's default action (exit). `serve`, `worker` and
 # `chat` never do: a client hanging up mid-stream would kill the server silently (exit -13).
-_PRINTING_COMMANDS = frozenset({"check", "graph", "eval-routing", "fit-routing"})
+_PRINTING_COMMANDS = frozenset({"check", "graph", "eval-routing", "fit-routing", "export"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +56,25 @@ def _parser() -> argparse.ArgumentParser:
         "migrate", help="create or upgrade our tables (also done at every start)"
     )
     migrate.set_defaults(run=_migrate)
+
+    sync = commands.add_parser(
+        "sync", help="apply agents.yaml's changes to the agent registry as new versions"
+    )
+    sync.add_argument("--config")
+    sync.add_argument(
+        "--force", action="store_true", help="the YAML wins every field, live edits included"
+    )
+    sync.set_defaults(run=_sync)
+
+    export = commands.add_parser(
+        "export", help="write the registry's live squad as YAML (and its prompt files)"
+    )
+    export.add_argument("--config")
+    export.add_argument(
+        "--out",
+        help="YAML file to write; prompt files are written next to it (default: YAML to stdout)",
+    )
+    export.set_defaults(run=_export)
 
     chat = commands.add_parser("chat", help="talk to the squad in this terminal")
     chat.add_argument("--config")
@@ -259,6 +278,77 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync(args: argparse.Namespace) -> int:
+    from checkpointing import StoreUnavailable, open_stores
+    from checkpointing.registry import AgentRegistry
+    from graphs import registry
+    from graphs.agent_edits import PatchError
+    from graphs.loader import load_spec
+
+    path = _config_path(args.config)
+    if not _report_issues(path):
+        return 1
+    loaded = load_spec(path)
+    settings = _settings(config_path=path)
+
+    async def run() -> registry.SyncReport:
+        async with open_stores(settings) as stores:
+            return await registry.sync(
+                AgentRegistry(stores.db), loaded, "cli:sync", force=args.force
+            )
+
+    try:
+        report = asyncio.run(run())
+    except (StoreUnavailable, PatchError) as exc:
+        print(f"esquadra sync: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: added {report.added or 'none'}; new versions {report.updated or 'none'}")
+    for agent_id, fields in report.kept_live.items():
+        print(f"  {agent_id}: live edit kept for {', '.join(fields)} (--force to take the YAML)")
+    if report.not_in_yaml:
+        print(f"  in the registry but not in the YAML: {', '.join(report.not_in_yaml)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from checkpointing import StoreUnavailable, open_stores
+    from checkpointing.registry import AgentRegistry
+    from graphs import registry
+    from graphs.loader import load_spec
+
+    path = _config_path(args.config)
+    if not _report_issues(path):
+        return 1
+    loaded = load_spec(path)
+    settings = _settings(config_path=path)
+
+    async def run() -> dict:
+        async with open_stores(settings) as stores:
+            store = AgentRegistry(stores.db)
+            await registry.seed(store, loaded)  # a fresh database exports the YAML itself
+            return {a: v.config for a, v in (await store.current()).items()}
+
+    try:
+        configs = asyncio.run(run())
+    except StoreUnavailable as exc:
+        print(f"esquadra export: {exc}", file=sys.stderr)
+        return 1
+    text, prompts = registry.export_squad(loaded, configs)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    out.write_text(text, encoding="utf-8")
+    for relative, prompt in prompts.items():
+        target = out.parent / relative
+        if not target.is_file() or target.read_text(encoding="utf-8") != prompt:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(prompt, encoding="utf-8")
+            print(f"wrote {target}", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def _graph(args: argparse.Namespace) -> int:
     from graphs.compiler import build_squad
     from graphs.loader import load_spec
@@ -301,6 +391,7 @@ def _eval_routing(args: argparse.Namespace) -> int:
                 [layer for layer in router.layers if layer.name == "llm"],
                 router.agents,
                 router.fallback,
+                router.active,
             )
             if not router.layers:
                 print(

@@ -194,4 +194,4 @@ def test_migrate_reports_the_schema_version(tmp_path: Path) -> None:
     env = {"DATABASE_URL": "", "ESQUADRA_DATA_DIR": str(tmp_path)}
     result = run("migrate", env=env)
     assert result.returncode == 0, result.stderr
-    assert "sqlite: schema at version 2" in result.stdout
+    assert "sqlite: schema at version 4" in result.stdout

@@ -1,0 +1,125 @@
+"""The live squad: the registry's current versions as one immutable snapshot, kept fresh.
+
+`LiveSquad.current` is a `LiveAgents` snapshot (agent → config, persona, bound model,
+colleagues; the active set). The chat service puts it in each turn's `SquadContext`, so a turn
+runs on the snapshot it started with. A background task polls the registry's `revision()` (one
+primary-key read) every `interval_s` and rebuilds the snapshot only when it moved: no database
+read per turn. Models are built once per profile (with the squad); an agent's temperature and
+max_tokens go with each call as `astream(prompt, temperature=…, max_tokens=…)`. Pub/sub from
+the admin API can call `refresh()` directly later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from checkpointing.registry import AgentRegistry
+from graphs.agent_edits import agent_config, agent_from_config
+from graphs.compiler import Squad
+from graphs.registry import seed
+from nodes.agent import LiveAgent, LiveAgents
+
+log = logging.getLogger("esquadra.registry")
+
+POLL_INTERVAL_S = 0.5
+
+
+def build_live_agents(
+    squad: Squad, configs: Mapping[str, Mapping[str, Any]], revision: int
+) -> LiveAgents:
+    """The snapshot for these configs (agent id → registry config). Compiled agents the registry
+    lacks keep their YAML config; registry agents the squad did not compile are ignored (their
+    node, knowledge and routing examples come from the YAML)."""
+    spec = squad.loaded.spec
+    agents = {}
+    for agent_id, runtime in squad.runtimes.items():
+        config = configs.get(agent_id)
+        agent = agent_from_config(config) if config is not None else runtime.agent
+        agents[agent_id] = (agent, str(config["prompt_text"]) if config else runtime.persona)
+    active = frozenset(a for a, (agent, _) in agents.items() if agent.active)
+    live = {}
+    for agent_id, (agent, persona) in agents.items():
+        model = squad.profile_models.get(agent.model)
+        colleagues = "\n".join(
+            f"- {other.name} (@{other.id}): {other.description}"
+            for other, _ in agents.values()
+            if other.id != agent_id and other.id in active
+        )
+        live[agent_id] = LiveAgent(
+            agent=agent,
+            persona=persona,
+            model=model,
+            colleagues=colleagues,
+            reply_timeout_s=spec.models[agent.model].timeout_s,
+            params=MappingProxyType(
+                {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
+            ),
+        )
+    return LiveAgents(MappingProxyType(live), active, revision)
+
+
+def yaml_live_agents(squad: Squad) -> LiveAgents:
+    """The snapshot of the YAML as compiled (revision -1: any registry revision replaces it)."""
+    configs = {a: agent_config(rt.agent, rt.persona) for a, rt in squad.runtimes.items()}
+    return build_live_agents(squad, configs, -1)
+
+
+class LiveSquad:
+    """Holds the current snapshot and refreshes it when the registry's revision moves."""
+
+    def __init__(
+        self, squad: Squad, store: AgentRegistry, interval_s: float = POLL_INTERVAL_S
+    ) -> None:
+        self.squad = squad
+        self.store = store
+        self.interval_s = interval_s
+        self.current = yaml_live_agents(squad)
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> bool:
+        """Reload when the revision moved; True when the snapshot was swapped."""
+        revision = await self.store.revision()
+        if revision == self.current.revision:
+            return False
+        versions = await self.store.current()
+        configs = {agent_id: v.config for agent_id, v in versions.items()}
+        # One assignment: a turn starting now sees the old snapshot or the new one, whole.
+        self.current = build_live_agents(self.squad, configs, revision)
+        log.info("registry revision %d: active=%s", revision, sorted(self.current.active))
+        return True
+
+    def start(self) -> None:
+        """Poll in the background until `aclose()`."""
+        self._task = asyncio.create_task(self._poll(), name="registry-poll")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.refresh()
+            except Exception:  # a database blip: keep serving the snapshot we have
+                log.warning("registry poll failed; keeping revision %d", self.current.revision)
+
+
+async def open_live_squad(squad: Squad, db: Any) -> LiveSquad:
+    """At start: seed the registry with YAML agents it lacks, load its snapshot, start polling."""
+    store = AgentRegistry(db)
+    added = await seed(store, squad.loaded)
+    if added:
+        log.info("registry seeded from the YAML: %s", added)
+    live = LiveSquad(squad, store)
+    await live.refresh()
+    live.start()
+    return live
