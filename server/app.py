@@ -17,6 +17,7 @@ from core.embeddings import set_default_threads
 from core.settings import Settings
 from graphs.compiler import build_squad_for
 from graphs.loader import load_spec
+from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
 from server.errors import exception_to_response
 from server.gate import open_gate
@@ -62,13 +63,14 @@ def create_app(
                 memory=memory,
                 pending=PendingTurns(stores.db),
             )
+            chat = ChatService(squad, graph, hooks=hooks)
             app.state.update(
                 settings=settings,
                 checkpointer=stores.checkpointer,
                 redis=stores.redis.client if stores.redis is not None else None,
                 identity=identity,
                 memory=memory,
-                chat=ChatService(squad, graph, hooks=hooks),
+                chat=chat,
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
@@ -79,7 +81,12 @@ def create_app(
                 "on" if stores.redis is not None else "off",
             )
             try:
-                yield
+                # Closed first: its replies still running are given back before turns stop.
+                async with open_whatsapp(
+                    settings, spec.channels.whatsapp, stores.db, chat, identity
+                ) as whatsapp:
+                    app.state.whatsapp = whatsapp
+                    yield
             finally:
                 await app.state.chat.aclose()  # turns still saving, before their stores close
                 await gate.aclose()
@@ -88,7 +95,16 @@ def create_app(
                 await squad.aclose()
 
     return Litestar(
-        route_handlers=[chat, classify, get_thread, healthz, readyz, *USER_ROUTES, *MEMORY_ROUTES],
+        route_handlers=[
+            chat,
+            classify,
+            get_thread,
+            healthz,
+            readyz,
+            *USER_ROUTES,
+            *MEMORY_ROUTES,
+            *WHATSAPP_ROUTES,
+        ],
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),
