@@ -3,6 +3,7 @@ API, on the app with in-memory stores (durability across restarts: test_whatsapp
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -43,23 +44,34 @@ def service(client: AsyncTestClient) -> Any:
     return client.app.state.whatsapp
 
 
+async def in_app(client: AsyncTestClient, function: Any, *args: Any) -> Any:
+    """`await function(*args)` on the app's own event loop: the test client runs the app in a
+    portal thread, and its tasks and connections belong to that loop."""
+    return await asyncio.to_thread(client.blocking_portal.call, function, *args)
+
+
 async def deliver(client: AsyncTestClient, body: dict[str, Any]) -> None:
     """POST a signed webhook, assert the 200, and wait until its messages are answered."""
     response = await client.post("/webhooks/whatsapp", **meta.signed(body))
     assert response.status_code == 200, response.text
-    await service(client).processor.idle()
+    await in_app(client, service(client).processor.idle)
 
 
 async def row(client: AsyncTestClient, wamid: str) -> dict[str, Any] | None:
     columns = ("direction", "state", "status", "reply_to", "error", "kind", "body", "attempts")
-    found = await service(client).log.db.fetchone(
-        f"SELECT {', '.join(columns)} FROM whatsapp_messages WHERE wamid = %s", (wamid,)
+    found = await in_app(
+        client,
+        service(client).log.db.fetchone,
+        f"SELECT {', '.join(columns)} FROM whatsapp_messages WHERE wamid = %s",
+        (wamid,),
     )
     return dict(zip(columns, found, strict=True)) if found else None
 
 
 async def count_rows(client: AsyncTestClient) -> int:
-    found = await service(client).log.db.fetchone("SELECT COUNT(*) FROM whatsapp_messages")
+    found = await in_app(
+        client, service(client).log.db.fetchone, "SELECT COUNT(*) FROM whatsapp_messages"
+    )
     return int(found[0])
 
 
@@ -152,9 +164,9 @@ async def test_the_sender_is_the_whatsapp_identity_in_its_active_thread(
     await deliver(online, meta.webhook([meta.change([meta.text(wa_id, LEO_MESSAGE)])]))
     await deliver(online, meta.webhook([meta.change([meta.text(wa_id, "e quanto ficou?")])]))
 
-    user = await online.app.state.identity.user(wa_id)
+    user = await in_app(online, online.app.state.identity.user, wa_id)
     assert [(link.channel, link.sender_id) for link in user.links] == [("whatsapp", wa_id)]
-    thread = await online.app.state.chat.thread_messages(user.active_thread)
+    thread = await in_app(online, online.app.state.chat.thread_messages, user.active_thread)
     assert [m["content"] for m in thread] == [
         LEO_MESSAGE,
         "Primeira.",
@@ -178,8 +190,8 @@ async def test_interactive_reply_is_read_as_its_title(
     await deliver(online, meta.webhook([meta.change([message])]))
 
     assert graph.texts() == ["Certo, vamos ver o caixa."]
-    user = await online.app.state.identity.user(wa_id)
-    thread = await online.app.state.chat.thread_messages(user.active_thread)
+    user = await in_app(online, online.app.state.identity.user, wa_id)
+    thread = await in_app(online, online.app.state.chat.thread_messages, user.active_thread)
     assert thread[0] == {"role": "user", "content": title, "agent": None}
 
 
@@ -250,7 +262,7 @@ async def test_the_ack_comes_before_a_slow_reply_is_sent(
     response = await online.post("/webhooks/whatsapp", **meta.signed(body))
     assert response.status_code == 200
     assert graph.texts() == []  # acknowledged while the model is still thinking
-    await service(online).processor.idle()
+    await in_app(online, service(online).processor.idle)
     assert graph.texts() == ["Demorei, mas respondi."]
 
 
@@ -307,7 +319,7 @@ async def test_bad_signature_is_401_and_nothing_is_processed(
         headers={"Content-Type": "application/json", **headers},
     )
     assert response.status_code == 401 and response.json()["code"] == "invalid_signature"
-    await service(offline).processor.idle()
+    await in_app(offline, service(offline).processor.idle)
     assert await count_rows(offline) == 0
     assert graph.requests == []
 
@@ -408,15 +420,15 @@ async def test_a_link_code_typed_in_whatsapp_links_the_number_to_the_web_user(
     offline: AsyncTestClient, graph: GraphServer
 ) -> None:
     identity = offline.app.state.identity
-    web_user = await identity.resolve("web", "ana-no-navegador")
-    code = await identity.issue_code(web_user)
+    web_user = await in_app(offline, identity.resolve, "web", "ana-no-navegador")
+    code = await in_app(offline, identity.issue_code, web_user)
     wa_id = meta.new_wa_id()
     await deliver(offline, meta.webhook([meta.change([meta.text(wa_id, f"meu código é {code}")])]))
 
     assert graph.texts() == [replies.LINKED]
-    user = await identity.user(web_user)
+    user = await in_app(offline, identity.user, web_user)
     assert ("whatsapp", wa_id) in [(link.channel, link.sender_id) for link in user.links]
-    assert await identity.resolve("whatsapp", wa_id) == web_user
+    assert await in_app(offline, identity.resolve, "whatsapp", wa_id) == web_user
 
 
 async def test_a_wrong_link_code_gets_a_polite_message(
@@ -425,4 +437,4 @@ async def test_a_wrong_link_code_gets_a_polite_message(
     wa_id = meta.new_wa_id()
     await deliver(offline, meta.webhook([meta.change([meta.text(wa_id, "meu codigo é 000000")])]))
     assert graph.texts() == [replies.BAD_CODE]
-    assert await offline.app.state.identity.user(wa_id) is None  # no user, no link
+    assert await in_app(offline, offline.app.state.identity.user, wa_id) is None  # no link
