@@ -325,6 +325,13 @@ class WhatsAppChannel(Strict):
         le=20,
         description="A message whose processing failed this many times is left as failed.",
     )
+    max_concurrent: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Messages answered at once per worker; the rest wait in the message log, "
+        "so a burst of deliveries cannot slow the webhook's acknowledgements.",
+    )
     shutdown_grace_s: float = Field(
         default=5,
         ge=0,

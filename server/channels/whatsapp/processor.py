@@ -54,6 +54,10 @@ class WhatsAppProcessor:
         self.config = config
         self.max_message_chars = max_message_chars
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._claimed: set[str] = set()  # what this worker must give back if stopped
+        # Turns start CPU-heavy (routing); a burst of hundreds at once would starve the event
+        # loop the webhook acknowledges on. The others wait, durably, in the log.
+        self._slots = asyncio.Semaphore(config.max_concurrent)
         self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -96,10 +100,9 @@ class WhatsAppProcessor:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
-        for wamid, task in running.items():
-            if task in pending:
-                await self.log.release(wamid)
-                log.info("whatsapp message %s given back unanswered (shutdown)", wamid)
+        for wamid in [w for w, task in running.items() if task in pending and w in self._claimed]:
+            await self.log.release(wamid)
+            log.info("whatsapp message %s given back unanswered (shutdown)", wamid)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -112,18 +115,22 @@ class WhatsAppProcessor:
             await asyncio.sleep(self.config.sweep_s)
 
     async def _process(self, wamid: str) -> None:
-        message = await self.log.claim(wamid, self.config.lease_s)
-        if message is None:
-            return  # another worker has it, or it was answered already
-        try:
-            state, error = await self._answer(message)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("whatsapp message %s failed (attempt %d)", wamid, message.attempts)
-            await self.log.fail(wamid, f"{type(exc).__name__}: {exc}")
-            return
-        await self.log.finish(wamid, state, error)
+        async with self._slots:
+            message = await self.log.claim(wamid, self.config.lease_s)
+            if message is None:
+                return  # another worker has it, or it was answered already
+            self._claimed.add(wamid)
+            try:
+                state, error = await self._answer(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("whatsapp message %s failed (attempt %d)", wamid, message.attempts)
+                await self.log.fail(wamid, f"{type(exc).__name__}: {exc}")
+                self._claimed.discard(wamid)
+                return
+            await self.log.finish(wamid, state, error)
+            self._claimed.discard(wamid)
 
     async def _answer(self, message: Claimed) -> tuple[str, str | None]:
         """Answer one message; the state it ends in (and why, when it could not be sent)."""
