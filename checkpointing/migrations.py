@@ -104,6 +104,38 @@ _PENDING = """CREATE TABLE IF NOT EXISTS pending_turns (
     channel TEXT NOT NULL,
     started_at {ts} NOT NULL
 )"""
+# WhatsApp's message log (server/channels/whatsapp/message_log.py): one row per message in
+# either direction, keyed by Meta's id. Inbound rows carry the processing `state` and its lease;
+# outbound rows carry Meta's delivery `status`.
+_WHATSAPP = """CREATE TABLE IF NOT EXISTS whatsapp_messages (
+    wamid TEXT PRIMARY KEY,
+    direction TEXT NOT NULL,
+    phone_number_id TEXT NOT NULL,
+    wa_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT,
+    payload TEXT,
+    sent_at {ts},
+    received_at {ts} NOT NULL,
+    state TEXT,
+    lease_until {ts},
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reply_to TEXT,
+    status TEXT,
+    status_at {ts},
+    error TEXT,
+    updated_at {ts} NOT NULL
+)"""
+# The recovery sweep: inbound messages not answered yet.
+_WHATSAPP_OPEN = (
+    "CREATE INDEX IF NOT EXISTS whatsapp_messages_open ON whatsapp_messages (received_at) "
+    "WHERE direction = 'in' AND state IN ('received', 'processing')"
+)
+# The 24-hour window: a user's latest inbound message on a business number.
+_WHATSAPP_WINDOW = (
+    "CREATE INDEX IF NOT EXISTS whatsapp_messages_window "
+    "ON whatsapp_messages (phone_number_id, wa_id, sent_at) WHERE direction = 'in'"
+)
 
 _PG = {"ts": "TIMESTAMPTZ", "now": "now()"}
 _LITE = {"ts": "TEXT", "now": "CURRENT_TIMESTAMP"}
@@ -136,6 +168,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "pending_turns: the user's message of a turn still being answered",
         postgres=(_PENDING.format(**_PG),),
         sqlite=(_PENDING.format(**_LITE),),
+    ),
+    Migration(
+        3,
+        "whatsapp_messages: the WhatsApp message log (dedup, processing state, statuses)",
+        postgres=(_WHATSAPP.format(**_PG), _WHATSAPP_OPEN, _WHATSAPP_WINDOW),
+        sqlite=(_WHATSAPP.format(**_LITE), _WHATSAPP_OPEN, _WHATSAPP_WINDOW),
     ),
 )
 

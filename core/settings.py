@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 # Read by libraries themselves (the model profiles' defaults and LangSmith's tracing); listed
 # so the help shows every variable that changes the service's behaviour.
@@ -98,7 +98,7 @@ class Settings(BaseModel):
         repr=False,
         description="integrations send `Authorization: Bearer <key>` on every /v1 call (16+ "
         "characters); unset: "
-        "/v1 is open (loopback only, unless `serve --allow-open`)",
+        "/v1 is open (loopback only, unless `serve --allow-open-api`)",
     )
     session_secret: str | None = Field(
         None,
@@ -114,6 +114,29 @@ class Settings(BaseModel):
         description="comma-separated origins allowed to call the API from a browser "
         "(e.g. `https://app.example.com`); none by default",
     )
+    # WhatsApp Cloud API (server/channels/whatsapp): the webhook is off until both the verify
+    # token and the app secret are set. Secrets: SecretStr, so a repr or a log never shows them.
+    whatsapp_verify_token: SecretStr | None = Field(
+        None,
+        alias="WHATSAPP_VERIFY_TOKEN",
+        description="the token Meta echoes when the webhook is registered; unset: webhook off",
+    )
+    whatsapp_app_secret: SecretStr | None = Field(
+        None,
+        alias="WHATSAPP_APP_SECRET",
+        description="the Meta app's secret: signs every webhook (X-Hub-Signature-256); "
+        "unset: webhook off",
+    )
+    whatsapp_access_token: SecretStr | None = Field(
+        None,
+        alias="WHATSAPP_ACCESS_TOKEN",
+        description="the Graph API token replies are sent with (Bearer)",
+    )
+    graph_api_base_url: str = Field(
+        "https://graph.facebook.com",
+        alias="GRAPH_API_BASE_URL",
+        description="where WhatsApp replies are sent (`/{version}/{phone number id}/messages`)",
+    )
     # The model profiles name their variables in the YAML (`api_key_env`, …), so the process
     # environment is kept as read here and handed to the squad builder; never printed.
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
@@ -127,6 +150,11 @@ class Settings(BaseModel):
     def cors_allow_list(self) -> list[str]:
         """`ESQUADRA_CORS_ORIGINS` as a list (empty: no cross-origin browser calls)."""
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        """The webhook runs only with both of the secrets that authenticate Meta's calls."""
+        return bool(self.whatsapp_verify_token and self.whatsapp_app_secret)
 
     @property
     def backend(self) -> Literal["postgres", "sqlite", "memory"]:

@@ -287,6 +287,76 @@ class Memory(Strict):
     max_facts_in_prompt: int = Field(default=8, ge=0, le=50)
 
 
+class ReplyTemplate(Strict):
+    """An approved WhatsApp message template, sent instead of free text when the 24-hour window
+    is closed (Meta refuses free text then). Approve it in Meta's WhatsApp Manager first."""
+
+    name: str = Field(min_length=1, max_length=512, description="The template's name at Meta.")
+    language: str = Field(
+        default="pt_BR", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$", description="Its language code."
+    )
+
+
+class WhatsAppChannel(Strict):
+    """The WhatsApp Cloud API adapter. Secrets and the Graph API URL live in the environment
+    (`WHATSAPP_*`, `GRAPH_API_BASE_URL`); the phone number id comes with each webhook."""
+
+    api_version: str = Field(
+        default="v21.0", pattern=r"^v\d+\.\d+$", description="Graph API version in reply URLs."
+    )
+    reply_template: ReplyTemplate | None = Field(
+        default=None,
+        description="Sent when the user's last message is older than 24 h; none: such replies "
+        "are recorded as failed (`window_closed`) and not sent.",
+    )
+    rate_per_s: float = Field(
+        default=20, gt=0, le=1000, description="Messages sent per second per phone number id."
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        le=10_000_000,
+        description="Larger webhook bodies are refused (413) before their signature is checked.",
+    )
+    send_attempts: int = Field(
+        default=4, ge=1, le=10, description="Tries per Graph API call (429/5xx and network)."
+    )
+    lease_s: float = Field(
+        default=300,
+        gt=0,
+        le=86_400,
+        description="A message claimed by a worker that died is answered by another after this.",
+    )
+    sweep_s: float = Field(
+        default=60, gt=0, le=3600, description="How often each worker looks for such messages."
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="A message whose processing failed this many times is left as failed.",
+    )
+    max_concurrent: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Messages answered at once per worker; the rest wait in the message log, "
+        "so a burst of deliveries cannot slow the webhook's acknowledgements.",
+    )
+    shutdown_grace_s: float = Field(
+        default=5,
+        ge=0,
+        le=60,
+        description="On shutdown, replies still running after this are left for the next start.",
+    )
+
+
+class Channels(Strict):
+    """Channel adapters beside `/v1/chat` (server/channels)."""
+
+    whatsapp: WhatsAppChannel = WhatsAppChannel()
+
+
 class SquadSpec(Strict):
     """The whole `agents.yaml`."""
 
@@ -297,6 +367,7 @@ class SquadSpec(Strict):
     defaults: Defaults = Defaults()
     sessions: Sessions = Sessions()
     memory: Memory = Memory()
+    channels: Channels = Channels()
 
     def active_agents(self) -> list[Agent]:
         """Agents that take traffic, in YAML order."""

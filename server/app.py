@@ -20,6 +20,7 @@ from graphs.compiler import build_squad_for
 from graphs.live import open_live_squad
 from graphs.loader import load_spec
 from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
+from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
 from server.errors import exception_to_response
 from server.gate import open_gate
@@ -78,6 +79,7 @@ def create_app(
                 memory=memory,
                 pending=PendingTurns(stores.db),
             )
+            chat = ChatService(squad, graph, hooks=hooks, live=live)
             app.state.update(
                 settings=settings,
                 gatekeeper=gatekeeper,
@@ -85,7 +87,7 @@ def create_app(
                 redis=stores.redis.client if stores.redis is not None else None,
                 identity=identity,
                 memory=memory,
-                chat=ChatService(squad, graph, hooks=hooks, live=live),
+                chat=chat,
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
@@ -96,7 +98,12 @@ def create_app(
                 "on" if stores.redis is not None else "off",
             )
             try:
-                yield
+                # Closed first: its replies still running are given back before turns stop.
+                async with open_whatsapp(
+                    settings, spec.channels.whatsapp, stores.db, chat, identity
+                ) as whatsapp:
+                    app.state.whatsapp = whatsapp
+                    yield
             finally:
                 await app.state.chat.aclose()  # turns still saving, before their stores close
                 await live.aclose()
@@ -115,6 +122,7 @@ def create_app(
             *USER_ROUTES,
             *MEMORY_ROUTES,
             *WEB_ROUTES,
+            *WHATSAPP_ROUTES,
         ],
         guards=[guard],
         cors_config=_cors(settings),

@@ -1,0 +1,1 @@
+"""Channel adapters: other doors into the squad, each on `ChatService.prepare` + `stream`."""
