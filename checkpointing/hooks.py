@@ -58,6 +58,10 @@ class IdentityService:
     async def set_active_thread(self, user_id: str, thread_id: str) -> None:
         await self.sessions.set_active_thread(user_id, thread_id)
 
+    async def claim_active_thread(self, user_id: str, thread_id: str) -> str:
+        """The user's active thread; `thread_id` becomes it when there is none (atomically)."""
+        return await self.sessions.claim_active_thread(user_id, thread_id)
+
     async def user(self, user_id: str) -> UserView | None:
         """Links and active thread from the durable store (the API must not show stale links)."""
         return await self.store.user(user_id)

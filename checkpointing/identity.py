@@ -113,6 +113,19 @@ class IdentityStore:
                 "UPDATE users SET active_thread = %s WHERE user_id = %s", (thread_id, user_id)
             )
 
+    async def claim_active_thread(self, user_id: str, thread_id: str) -> str:
+        """`thread_id` becomes the user's active thread unless one is set already; the winner.
+
+        One statement, so two first messages arriving together agree on one thread.
+        """
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE users SET active_thread = COALESCE(active_thread, %s) "
+                "WHERE user_id = %s RETURNING active_thread",
+                (thread_id, user_id),
+            )
+        return row[0] if row and row[0] else thread_id
+
     async def link(self, user_id: str, channel: str, sender_id: str) -> LinkResult:
         """Attach (channel, sender_id) to `user_id`, merging the sender's current user into it.
 

@@ -138,6 +138,16 @@ class HotSessions:
         if view is not None:
             await self._put_user(UserView(view.user_id, view.links, thread_id))
 
+    async def claim_active_thread(self, user_id: str, thread_id: str) -> str:
+        """The user's active thread, or `thread_id` made it if there is none (see the store)."""
+        view = await self.user(user_id)
+        if view is not None and view.active_thread is not None:
+            return view.active_thread
+        winner = await self.identity.claim_active_thread(user_id, thread_id)
+        if view is not None:
+            await self._put_user(UserView(view.user_id, view.links, winner))
+        return winner
+
     async def forget(self, user_ids: Iterable[str], links: Iterable[Link]) -> None:
         """Drop hot copies after a link or merge; the next read rebuilds them."""
         keys = [self.user_key(u) for u in user_ids]

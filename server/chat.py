@@ -86,11 +86,13 @@ class ChatService:
             check_id(turn.user_id, "user_id")
         user_id = await self.hooks.identity.resolve(turn.channel, turn.user_id)
         thread_id = turn.thread_id
-        if thread_id is None and user_id is not None:
-            thread_id = await self.hooks.identity.active_thread(user_id)
-        thread_id = thread_id or new_thread_id()
-        if user_id is not None:
+        if user_id is not None and thread_id is None:
+            # Claimed, not read-then-set: a new user's first messages arriving together (a
+            # WhatsApp burst) must land in one thread, or the debounce cannot merge them.
+            thread_id = await self.hooks.identity.claim_active_thread(user_id, new_thread_id())
+        elif user_id is not None and thread_id is not None:
             await self.hooks.identity.set_active_thread(user_id, thread_id)
+        thread_id = thread_id or new_thread_id()
         return replace(turn, thread_id=thread_id, user_id=user_id)
 
     async def stream(self, turn: ChatTurn) -> AsyncIterator[ChatEvent]:

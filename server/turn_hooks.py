@@ -27,6 +27,10 @@ class IdentityHook(Protocol):
 
     async def set_active_thread(self, user_id: str, thread_id: str) -> None: ...
 
+    async def claim_active_thread(self, user_id: str, thread_id: str) -> str:
+        """The active thread; `thread_id` becomes it when there is none (atomically)."""
+        ...
+
 
 class MemoryHook(Protocol):
     """Long-term facts about the user's business."""
@@ -95,6 +99,9 @@ class NoIdentity:
 
     async def set_active_thread(self, user_id: str, thread_id: str) -> None:
         return None
+
+    async def claim_active_thread(self, user_id: str, thread_id: str) -> str:
+        return thread_id
 
 
 class NoMemory:

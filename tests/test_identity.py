@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,16 @@ async def test_linking_merges_the_senders_user_and_keeps_the_targets_thread(
     assert (await store.link(whatsapp, "web", "ana@padaria")).moved == []  # idempotent
 
 
+async def test_the_first_thread_claimed_for_a_user_wins(store: IdentityStore) -> None:
+    user = await store.resolve("whatsapp", PHONE)
+    winners = await asyncio.gather(
+        *(store.claim_active_thread(user, f"thread-{n}") for n in range(8))
+    )
+    assert len(set(winners)) == 1 and winners[0].startswith("thread-")
+    assert await store.active_thread(user) == winners[0]
+    assert await store.claim_active_thread(user, "thread-late") == winners[0]
+
+
 async def test_linking_a_new_sender_and_unknown_users(store: IdentityStore) -> None:
     user = await store.resolve("whatsapp", PHONE)
     await store.link(user, "web", "novo@web")
@@ -93,6 +104,25 @@ async def whatsapp_chat(client: AsyncTestClient, **turn: Any) -> dict[str, Any]:
     kind, data = (await channel_chat(client, channel="whatsapp", **turn))[-1]
     assert kind == "done", data
     return data
+
+
+async def test_a_new_senders_simultaneous_first_messages_share_one_thread(
+    client: AsyncTestClient,
+) -> None:
+    from server.chat import ChatTurn
+
+    async def prepare_burst() -> set[str | None]:
+        service = client.app.state.chat
+        turns = await asyncio.gather(
+            *(
+                service.prepare(ChatTurn(message=f"oi {n}", user_id="5511900000077", channel="web"))
+                for n in range(6)
+            )
+        )
+        return {turn.thread_id for turn in turns}
+
+    threads = await asyncio.to_thread(client.blocking_portal.call, prepare_burst)
+    assert len(threads) == 1 and None not in threads
 
 
 async def test_link_code_joins_whatsapp_and_web_in_one_thread(client: AsyncTestClient) -> None:
