@@ -48,6 +48,10 @@ class SemanticHead:
     ) -> None:
         """Train on `texts` whose rows of `embeddings` were computed by `embedder`."""
         self.embedder = embedder
+        # Kept (≈1.6 MB for ~1,000 examples) so a live refit re-embeds only the new examples.
+        self.texts: tuple[str, ...] = tuple(texts)
+        self.labels: tuple[str, ...] = tuple(labels)
+        self.embeddings = embeddings
         self.lexical_threshold = lexical_threshold
         self.max_embedding_queue = max_embedding_queue
         self._chars = TfidfVectorizer(
@@ -114,6 +118,10 @@ class SemanticLayer:
         self.head = head
         self._thresholds = thresholds
         self._default = default
+
+    def with_head(self, head: SemanticHead) -> SemanticLayer:
+        """The same layer (fitted thresholds included) over another head."""
+        return SemanticLayer(head, self._thresholds, self._default)
 
     async def decide(self, scratch: Scratch) -> RouteDecision | None:
         probabilities = await ensure_probabilities(self.head, scratch)
