@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +26,7 @@ from nodes.routing import (
     ExamplesLayer,
     FollowupLayer,
     FollowupModel,
+    HeadModels,
     HistoryTurn,
     Layer,
     LlmLayer,
@@ -33,6 +34,7 @@ from nodes.routing import (
     RulesLayer,
     SemanticHead,
     SemanticLayer,
+    fit_head_models,
     previous_agent,
 )
 
@@ -155,10 +157,18 @@ def with_agents(loaded: LoadedSpec, agents: Sequence[Agent]) -> LoadedSpec:
 REFIT_EMBED_BATCH = 16
 
 
-def refit_head(old: SemanticHead, texts: Sequence[str], labels: Sequence[str]) -> SemanticHead:
+FitModels = Callable[[Sequence[str], Sequence[str], np.ndarray], HeadModels]
+
+
+def refit_head(
+    old: SemanticHead,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    fit: FitModels = fit_head_models,
+) -> SemanticHead:
     """A head trained on `texts`, with `old`'s embedder and settings, embedding only the texts
-    `old` was not trained on. CPU-bound (seconds): call it off the event loop; the embeddings
-    themselves run on the embedding thread."""
+    `old` was not trained on (on the embedding thread) and fitting with `fit`. Blocks for
+    seconds: call it off the event loop."""
     digest = training_digest(texts, labels)
     key = (digest, old.embedder.variant, old.lexical_threshold, old.max_embedding_queue)
     built = _HEADS.get(key)  # built at start-up for these examples (a rollback to the YAML's)
@@ -170,8 +180,9 @@ def refit_head(old: SemanticHead, texts: Sequence[str], labels: Sequence[str]) -
         batch = missing[start : start + REFIT_EMBED_BATCH]
         known.update(zip(batch, old.embedder.embed(batch), strict=True))
     matrix = np.vstack([known[text] for text in texts]) if texts else old.embeddings[:0]
+    models = fit(list(texts), list(labels), matrix)
     return SemanticHead(
-        old.embedder, texts, labels, matrix, old.lexical_threshold, old.max_embedding_queue
+        old.embedder, texts, labels, matrix, old.lexical_threshold, old.max_embedding_queue, models
     )
 
 
