@@ -198,7 +198,11 @@ def _warn_routing_fit(loaded: LoadedSpec, path: Path) -> bool:
     one was printed. A warning, not an error: the squad still routes, less well tuned."""
     from graphs.routing import FIT_COMMAND, fit_state
 
-    fit = fit_state(loaded)
+    try:
+        fit = fit_state(loaded)
+    except ValueError as exc:  # a training_data line that is not a routing example
+        print(f"warning: cannot tell whether the routing fit is fresh: {exc}", file=sys.stderr)
+        return True
     if fit.status == "fresh" or fit.path is None:
         return False
     command = f"{FIT_COMMAND} --config {path}"
