@@ -7,22 +7,32 @@ primary-key read) every `interval_s` and rebuilds the snapshot only when it move
 read per turn. Models are built once per profile (with the squad); an agent's temperature and
 max_tokens go with each call as `astream(prompt, temperature=…, max_tokens=…)`. Pub/sub from
 the admin API can call `refresh()` directly later.
+
+The snapshot also carries the router. When a refresh brings other routing examples than the
+serving head was trained on, `HeadRefitter` refits the head in the background and, once ready,
+the current snapshot is replaced by a copy with the new router (same revision): turns already
+running keep the router they started with.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from types import MappingProxyType
 from typing import Any
 
 from checkpointing.registry import AgentRegistry
 from graphs.agent_edits import agent_config, agent_from_config
 from graphs.compiler import Squad
+from graphs.head_refit import HeadRefitter, HeadState
 from graphs.registry import seed
+from graphs.routing import FIT_COMMAND, FitState, compare_fit, fit_state
 from nodes.agent import LiveAgent, LiveAgents
+from nodes.routing import Router
 
 log = logging.getLogger("esquadra.registry")
 
@@ -30,7 +40,10 @@ POLL_INTERVAL_S = 0.5
 
 
 def build_live_agents(
-    squad: Squad, configs: Mapping[str, Mapping[str, Any]], revision: int
+    squad: Squad,
+    configs: Mapping[str, Mapping[str, Any]],
+    revision: int,
+    router: Router | None = None,
 ) -> LiveAgents:
     """The snapshot for these configs (agent id → registry config). Compiled agents the registry
     lacks keep their YAML config; registry agents the squad did not compile are ignored (their
@@ -60,25 +73,35 @@ def build_live_agents(
                 {"temperature": agent.temperature, "max_tokens": agent.max_tokens}
             ),
         )
-    return LiveAgents(MappingProxyType(live), active, revision)
+    return LiveAgents(MappingProxyType(live), active, revision, router)
 
 
 def yaml_live_agents(squad: Squad) -> LiveAgents:
     """The snapshot of the YAML as compiled (revision -1: any registry revision replaces it)."""
     configs = {a: agent_config(rt.agent, rt.persona) for a, rt in squad.runtimes.items()}
-    return build_live_agents(squad, configs, -1)
+    return build_live_agents(squad, configs, -1, squad.router)
 
 
 class LiveSquad:
     """Holds the current snapshot and refreshes it when the registry's revision moves."""
 
     def __init__(
-        self, squad: Squad, store: AgentRegistry, interval_s: float = POLL_INTERVAL_S
+        self,
+        squad: Squad,
+        store: AgentRegistry,
+        interval_s: float = POLL_INTERVAL_S,
+        *,
+        refit_executor: Executor | None = None,
+        fit: FitState | None = None,
     ) -> None:
+        """`refit_executor` fits new routing heads (a thread of its own by default); `fit` is
+        the fitted file's state read at start (`fit_state`), None when nobody read it."""
         self.squad = squad
         self.store = store
         self.interval_s = interval_s
         self.current = yaml_live_agents(squad)
+        self.refitter = HeadRefitter(squad.loaded, squad.router, self._swap_router, refit_executor)
+        self.fit = fit
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> bool:
@@ -89,9 +112,21 @@ class LiveSquad:
         versions = await self.store.current()
         configs = {agent_id: v.config for agent_id, v in versions.items()}
         # One assignment: a turn starting now sees the old snapshot or the new one, whole.
-        self.current = build_live_agents(self.squad, configs, revision)
+        self.current = build_live_agents(self.squad, configs, revision, self.refitter.router)
         log.info("registry revision %d: active=%s", revision, sorted(self.current.active))
+        # Other routing examples: a new head in the background (the current one serves).
+        self.refitter.want([a.agent for a in self.current.agents.values()], revision)
         return True
+
+    def _swap_router(self, router: Router) -> None:
+        """A refitted head is ready: the snapshot again, with the new router (on the loop)."""
+        self.current = dataclasses.replace(self.current, router=router)
+
+    def routing_fit(self) -> tuple[FitState | None, HeadState]:
+        """The fitted file against the serving head's examples (None: not read at start), and
+        where the serving head's examples came from. No I/O: cheap enough for /readyz."""
+        head = self.refitter.state()
+        return (compare_fit(self.fit, head.digest) if self.fit else None), head
 
     def start(self) -> None:
         """Poll in the background until `aclose()`."""
@@ -103,6 +138,7 @@ class LiveSquad:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.refitter.aclose()
 
     async def _poll(self) -> None:
         while True:
@@ -119,7 +155,14 @@ async def open_live_squad(squad: Squad, db: Any) -> LiveSquad:
     added = await seed(store, squad.loaded)
     if added:
         log.info("registry seeded from the YAML: %s", added)
-    live = LiveSquad(squad, store)
+    fit = await asyncio.to_thread(fit_state, squad.loaded)
+    if fit.status == "stale":
+        log.warning(
+            "%s was fitted on other routing examples than the YAML's: run `%s`",
+            fit.path,
+            FIT_COMMAND,
+        )
+    live = LiveSquad(squad, store, fit=fit)
     await live.refresh()
     live.start()
     return live

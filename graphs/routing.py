@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from core.embeddings import shared_embedder
 from graphs.loader import LoadedSpec
+from graphs.schema import Agent
 from graphs.schema import ExamplesLayer as ExamplesSpec
 from graphs.schema import FollowupLayer as FollowupSpec
 from graphs.schema import LlmLayer as LlmSpec
@@ -22,6 +26,7 @@ from nodes.routing import (
     ExamplesLayer,
     FollowupLayer,
     FollowupModel,
+    HeadModels,
     HistoryTurn,
     Layer,
     LlmLayer,
@@ -29,6 +34,7 @@ from nodes.routing import (
     RulesLayer,
     SemanticHead,
     SemanticLayer,
+    fit_head_models,
     previous_agent,
 )
 
@@ -97,8 +103,87 @@ def read_fitted(loaded: LoadedSpec) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def training_digest(texts: list[str], labels: list[str]) -> str:
-    return hashlib.sha256(json.dumps([texts, labels]).encode("utf-8")).hexdigest()[:16]
+def training_digest(texts: Sequence[str], labels: Sequence[str]) -> str:
+    """What `fit-routing` records as `training_digest`: the head's training set, in order."""
+    return hashlib.sha256(json.dumps([list(texts), list(labels)]).encode("utf-8")).hexdigest()[:16]
+
+
+FitStatus = Literal["fresh", "stale", "not_fitted"]
+FIT_COMMAND = "esquadra fit-routing"
+
+
+@dataclass(frozen=True)
+class FitState:
+    """Whether `classifier.fitted` was fitted on the examples the head trains on now.
+
+    Stale means the thresholds and the follow-up model were fitted on other examples: routing
+    still works (the head itself always trains on the current examples), less well tuned."""
+
+    status: FitStatus
+    path: Path | None  # the fitted file (None: `classifier.fitted` is not set)
+    fitted_digest: str | None  # as written by fit-routing (None: no file, or an older one)
+    current_digest: str
+
+
+def fit_state(loaded: LoadedSpec, current_digest: str | None = None) -> FitState:
+    """Compare the fitted file's `training_digest` with `current_digest` (default: the YAML's
+    examples and training data, computed the way fit-routing does)."""
+    if current_digest is None:
+        current_digest = training_digest(*head_training_set(loaded))
+    path = fitted_path(loaded)
+    if path is None or not path.is_file():
+        return FitState("not_fitted", path, None, current_digest)
+    fitted = read_fitted(loaded).get("training_digest")
+    status: FitStatus = "fresh" if fitted == current_digest else "stale"
+    return FitState(status, path, fitted, current_digest)
+
+
+def compare_fit(fitted: FitState, current_digest: str) -> FitState:
+    """`fitted` (read earlier) judged against another training set's digest (a live head's)."""
+    if fitted.status == "not_fitted":
+        return dataclasses.replace(fitted, current_digest=current_digest)
+    status: FitStatus = "fresh" if fitted.fitted_digest == current_digest else "stale"
+    return FitState(status, fitted.path, fitted.fitted_digest, current_digest)
+
+
+def with_agents(loaded: LoadedSpec, agents: Sequence[Agent]) -> LoadedSpec:
+    """The same squad with these agent definitions (the live registry's), for the head's
+    training set; files still resolve next to the YAML."""
+    return dataclasses.replace(loaded, spec=loaded.spec.model_copy(update={"agents": list(agents)}))
+
+
+# Examples embedded per call to the embedding thread during a refit: messages waiting to be
+# routed queue behind one batch at most (~0.2 s), not behind all the new examples.
+REFIT_EMBED_BATCH = 16
+
+
+FitModels = Callable[[Sequence[str], Sequence[str], np.ndarray], HeadModels]
+
+
+def refit_head(
+    old: SemanticHead,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    fit: FitModels = fit_head_models,
+) -> SemanticHead:
+    """A head trained on `texts`, with `old`'s embedder and settings, embedding only the texts
+    `old` was not trained on (on the embedding thread) and fitting with `fit`. Blocks for
+    seconds: call it off the event loop."""
+    digest = training_digest(texts, labels)
+    key = (digest, old.embedder.variant, old.lexical_threshold, old.max_embedding_queue)
+    built = _HEADS.get(key)  # built at start-up for these examples (a rollback to the YAML's)
+    if built is not None:
+        return built
+    known = dict(zip(old.texts, old.embeddings, strict=True))
+    missing = [text for text in dict.fromkeys(texts) if text not in known]
+    for start in range(0, len(missing), REFIT_EMBED_BATCH):
+        batch = missing[start : start + REFIT_EMBED_BATCH]
+        known.update(zip(batch, old.embedder.embed(batch), strict=True))
+    matrix = np.vstack([known[text] for text in texts]) if texts else old.embeddings[:0]
+    models = fit(list(texts), list(labels), matrix)
+    return SemanticHead(
+        old.embedder, texts, labels, matrix, old.lexical_threshold, old.max_embedding_queue, models
+    )
 
 
 # Before `fit-routing`: skip the embedding only when the lexical stage is this sure (out-of-fold

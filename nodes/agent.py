@@ -17,6 +17,7 @@ from graphs.schema import Agent
 from graphs.state import SquadContext, SquadState, TurnError, TurnResult, Usage
 from nodes.knowledge import Hit, KnowledgeIndex
 from nodes.offline import offline_reply, stream_pieces
+from nodes.routing import Router
 from nodes.tools import ToolContext, ToolResult, run_tools
 
 PROVIDER_TIMEOUT = TurnError(
@@ -67,6 +68,9 @@ class LiveAgents:
     agents: Mapping[str, LiveAgent]
     active: frozenset[str]
     revision: int
+    # The router to use: a refit of the semantic head (changed routing examples) swaps in a new
+    # snapshot with a new router. None: the one compiled into the classify node.
+    router: Router | None = None
 
 
 AgentNode = Callable[[SquadState, Runtime[SquadContext]], Coroutine[Any, Any, dict[str, Any]]]

@@ -30,7 +30,8 @@ def conversation_history(messages: list[AnyMessage], window: int) -> tuple[str, 
 
 
 def make_classify_node(router: Router, history_window: int) -> ClassifyNode:
-    """Build the node; the router is compiled once from the YAML.
+    """Build the node; `router` is compiled once from the YAML and used when the turn's live
+    snapshot brings none.
 
     `history_window`: how many messages before the new one the router reads
     (`sessions.prompt.routing_messages`).
@@ -39,8 +40,13 @@ def make_classify_node(router: Router, history_window: int) -> ClassifyNode:
     async def classify(state: SquadState, runtime: Runtime[SquadContext]) -> Command[str]:
         text, history = conversation_history(state.get("messages", []), history_window)
         live = runtime.context.live if runtime.context is not None else None
-        # The registry's live switch: a switched-off agent's messages go to the fallback.
-        decision = await router.route(text, history, live.active if live is not None else None)
+        if live is None:
+            decision = await router.route(text, history)
+        else:
+            # The snapshot's router (its head refitted on live routing examples, once ready)
+            # and the registry's switch: a switched-off agent's messages go to the fallback.
+            current = router if live.router is None else live.router
+            decision = await current.route(text, history, live.active)
         runtime.stream_writer(
             {
                 "type": "route",

@@ -19,7 +19,7 @@ from core.ids import check_id
 from graphs.compiler import Squad
 from graphs.live import LiveSquad
 from graphs.state import SquadContext
-from nodes.routing import HistoryTurn
+from nodes.routing import HistoryTurn, Router
 from server.costs import turn_cost
 from server.gate import INTERRUPTED, SUPERSEDED, TurnInterrupted, until_set
 from server.turn_hooks import Admission, TurnHooks
@@ -74,6 +74,11 @@ class ChatService:
     def live_active(self) -> frozenset[str] | None:
         """The agents taking traffic now (the registry's switch), or None for the YAML's."""
         return self.live.current.active if self.live is not None else None
+
+    def router(self) -> Router:
+        """The router now: its head refitted on the live routing examples once ready."""
+        live = self.live.current if self.live is not None else None
+        return live.router if live is not None and live.router is not None else self.squad.router
 
     async def prepare(self, turn: ChatTurn) -> ChatTurn:
         """The turn with its canonical user id and its thread (the user's active one, or new).

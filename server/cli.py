@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from core.settings import Settings
+    from graphs.loader import LoadedSpec
 
 
 # `esquadra eval-routing … | head` should end quietly, not with a BrokenPipeError: these
@@ -84,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate a squad YAML file")
     check.add_argument("file", nargs="?")
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 on warnings too (a routing fit stale or missing)",
+    )
     check.set_defaults(run=_check)
 
     evaluate = commands.add_parser("eval-routing", help="measure routing on a labelled JSONL file")
@@ -174,7 +180,8 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     from graphs.loader import load_spec
 
-    spec = load_spec(path).spec
+    loaded = load_spec(path)
+    spec = loaded.spec
     active = [a.id for a in spec.active_agents()]
     inactive = [a.id for a in spec.agents if not a.active]
     print(
@@ -182,7 +189,37 @@ def _check(args: argparse.Namespace) -> int:
         + (f"; inactive: {', '.join(inactive)}" if inactive else "")
         + f"; fallback: {spec.defaults.fallback_agent}"
     )
-    return 0
+    warned = _warn_routing_fit(loaded, path)
+    return 1 if warned and args.strict else 0
+
+
+def _warn_routing_fit(loaded: LoadedSpec, path: Path) -> bool:
+    """A warning when `classifier.fitted` was fitted on other examples (or is missing); True if
+    one was printed. A warning, not an error: the squad still routes, less well tuned."""
+    from graphs.routing import FIT_COMMAND, fit_state
+
+    try:
+        fit = fit_state(loaded)
+    except ValueError as exc:  # a training_data line that is not a routing example
+        print(f"warning: cannot tell whether the routing fit is fresh: {exc}", file=sys.stderr)
+        return True
+    if fit.status == "fresh" or fit.path is None:
+        return False
+    command = f"{FIT_COMMAND} --config {path}"
+    if fit.status == "stale":
+        print(
+            f"warning: {fit.path} is stale: it was fitted on other routing examples "
+            f"(training_digest {fit.fitted_digest}; the squad's examples and training data now "
+            f"give {fit.current_digest}). Thresholds and the follow-up model no longer match "
+            f"the head. fix: {command}",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"warning: {fit.path} not found: routing uses default thresholds. fix: {command}",
+            file=sys.stderr,
+        )
+    return True
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -164,7 +164,7 @@ async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyRep
         history = await service.thread_history(data.thread_id)
     else:
         history = []
-    decision = await service.squad.router.route(text, history, service.live_active())
+    decision = await service.router().route(text, history, service.live_active())
     return ClassifyReply(
         agent=decision["agent"],
         layer=decision["layer"],

@@ -88,12 +88,27 @@ class Health(msgspec.Struct):
     status: str
 
 
+class RoutingHead(msgspec.Struct):
+    """Where the serving routing head's examples came from (a live edit refits it)."""
+
+    examples: str  # "agents.yaml", or "registry revision N" after a live refit
+    refitted_at: str | None  # ISO time of the live refit now serving
+    refitting: bool  # a refit for newer examples runs; the head above serves meanwhile
+    refit_error: str | None  # the last refit's failure (the head above kept serving)
+
+
 class Readiness(msgspec.Struct):
-    status: Literal["ready", "degraded", "not_ready"]  # degraded: Redis down, chat still works
+    # degraded: Redis down or the routing fit stale; chat still works
+    status: Literal["ready", "degraded", "not_ready"]
     config: str
     database: str
     redis: str
     agents: list[str]
+    # Whether agents.routing.json was fitted on the serving head's examples; stale routes on,
+    # less well tuned, and `routing_fix` says which command fixes it.
+    routing: Literal["fresh", "stale", "not_fitted"]
+    routing_fix: str | None
+    routing_head: RoutingHead
 
 
 class HistoryItem(msgspec.Struct, forbid_unknown_fields=True):

@@ -12,7 +12,7 @@ from nodes.routing._lexical import ExamplesLayer
 from nodes.routing._llm import LlmLayer, RouteChoice
 from nodes.routing._router import Router
 from nodes.routing._rules import RulesLayer
-from nodes.routing._semantic import SemanticHead, SemanticLayer
+from nodes.routing._semantic import HeadModels, SemanticHead, SemanticLayer, fit_head_models
 from nodes.routing._types import (
     Candidate,
     HistoryTurn,
@@ -30,6 +30,7 @@ __all__ = [
     "ExamplesLayer",
     "FollowupLayer",
     "FollowupModel",
+    "HeadModels",
     "HistoryTurn",
     "Layer",
     "LlmLayer",
@@ -40,6 +41,7 @@ __all__ = [
     "Scratch",
     "SemanticHead",
     "SemanticLayer",
+    "fit_head_models",
     "followup_features",
     "previous_agent",
 ]

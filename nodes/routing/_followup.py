@@ -106,6 +106,16 @@ class FollowupLayer:
         self._agents = agents
         self._switch_threshold = switch_threshold
 
+    @property
+    def head(self) -> SemanticHead | None:
+        return self._head
+
+    def with_head(self, head: SemanticHead) -> FollowupLayer:
+        """The same fitted follow-up model reading another head's scores."""
+        return FollowupLayer(
+            self._model, self._threshold, head, self._agents, self._switch_threshold
+        )
+
     async def decide(self, scratch: Scratch) -> RouteDecision | None:
         previous = scratch.previous_agent
         if previous is None or previous not in self._agents:

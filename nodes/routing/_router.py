@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from core.text import fold
+from nodes.routing._followup import FollowupLayer
+from nodes.routing._semantic import SemanticHead, SemanticLayer
 from nodes.routing._types import HistoryTurn, Layer, RouteDecision, Scratch, decision, ranked
 
 
@@ -27,6 +29,23 @@ class Router:
         self.agents = list(agents)
         self.fallback = fallback
         self.active = frozenset(self.agents if active is None else active)
+
+    @property
+    def head(self) -> SemanticHead | None:
+        """The semantic head the layers read (None without a semantic or follow-up layer)."""
+        for layer in self.layers:
+            if isinstance(layer, (SemanticLayer, FollowupLayer)) and layer.head is not None:
+                return layer.head
+        return None
+
+    def with_head(self, head: SemanticHead) -> Router:
+        """A new router whose layers read `head`; this one is left as it is (turns in flight
+        keep routing with it). Everything fitted (thresholds, follow-up model) is kept."""
+        layers = [
+            layer.with_head(head) if isinstance(layer, (SemanticLayer, FollowupLayer)) else layer
+            for layer in self.layers
+        ]
+        return Router(layers, self.agents, self.fallback, self.active)
 
     async def route(
         self,

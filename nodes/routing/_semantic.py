@@ -11,6 +11,7 @@ start-up from the examples (deterministic, about a second); only the embeddings 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -45,19 +46,20 @@ class SemanticHead:
         embeddings: np.ndarray,
         lexical_threshold: float = 1.0,
         max_embedding_queue: int = 0,
+        models: HeadModels | None = None,
     ) -> None:
-        """Train on `texts` whose rows of `embeddings` were computed by `embedder`."""
+        """Train on `texts` whose rows of `embeddings` were computed by `embedder` (or take
+        `models` already fitted on them by `fit_head_models`, e.g. in another process)."""
         self.embedder = embedder
+        # Kept (≈1.6 MB for ~1,000 examples) so a live refit re-embeds only the new examples.
+        self.texts: tuple[str, ...] = tuple(texts)
+        self.labels: tuple[str, ...] = tuple(labels)
+        self.embeddings = embeddings
         self.lexical_threshold = lexical_threshold
         self.max_embedding_queue = max_embedding_queue
-        self._chars = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 5), preprocessor=fold, sublinear_tf=True
-        )
-        self._words = TfidfVectorizer(analyzer=word_bigrams, sublinear_tf=True)
-        lexical = hstack([self._chars.fit_transform(texts), self._words.fit_transform(texts)])
-        self._lexical_model = _classifier().fit(lexical.tocsr(), list(labels))
-        full = hstack([csr_matrix(embeddings * EMBEDDING_WEIGHT), lexical]).tocsr()
-        self._full_model = _classifier().fit(full, list(labels))
+        models = models or fit_head_models(texts, labels, embeddings)
+        self._chars, self._words = models.chars, models.words
+        self._lexical_model, self._full_model = models.lexical, models.full
         self.agents: list[str] = [str(c) for c in self._full_model.classes_]
         # The same models, evaluated per message without sklearn's batch machinery.
         self._features = LexicalFeatures([self._chars, self._words])
@@ -94,6 +96,32 @@ class SemanticHead:
         return {agent: float(p) for agent, p in zip(self.agents, row, strict=True)}
 
 
+@dataclass(frozen=True)
+class HeadModels:
+    """The head's fitted sklearn parts (picklable: they can be fitted in another process)."""
+
+    chars: TfidfVectorizer
+    words: TfidfVectorizer
+    lexical: LogisticRegression
+    full: LogisticRegression
+
+
+def fit_head_models(
+    texts: Sequence[str], labels: Sequence[str], embeddings: np.ndarray
+) -> HeadModels:
+    """Fit the two stages' vectorizers and logistic regressions (seconds of CPU, and scipy's
+    L-BFGS holds the GIL for up to ~0.4 s at a time: not on a thread next to an event loop)."""
+    chars = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), preprocessor=fold, sublinear_tf=True
+    )
+    words = TfidfVectorizer(analyzer=word_bigrams, sublinear_tf=True)
+    lexical = hstack([chars.fit_transform(texts), words.fit_transform(texts)])
+    lexical_model = _classifier().fit(lexical.tocsr(), list(labels))
+    full = hstack([csr_matrix(embeddings * EMBEDDING_WEIGHT), lexical]).tocsr()
+    full_model = _classifier().fit(full, list(labels))
+    return HeadModels(chars, words, lexical_model, full_model)
+
+
 def _classifier() -> LogisticRegression:
     # Balanced: a newly added agent with a handful of examples must still win its topic.
     return LogisticRegression(C=REGULARISATION_C, max_iter=3000, class_weight="balanced")
@@ -114,6 +142,10 @@ class SemanticLayer:
         self.head = head
         self._thresholds = thresholds
         self._default = default
+
+    def with_head(self, head: SemanticHead) -> SemanticLayer:
+        """The same layer (fitted thresholds included) over another head."""
+        return SemanticLayer(head, self._thresholds, self._default)
 
     async def decide(self, scratch: Scratch) -> RouteDecision | None:
         probabilities = await ensure_probabilities(self.head, scratch)
