@@ -124,15 +124,16 @@ class TurnLog:
 
     async def aclose(self, timeout_s: float = 10.0) -> None:
         """Write whatever is still queued, then stop the writer (cut after `timeout_s`)."""
-        if self._task is None:
-            return
-        self._closing = True
-        self._pending.set()
-        try:
-            await asyncio.wait_for(self._task, timeout_s)
-        except TimeoutError:
-            log.warning("turn log: %d rows not written at shutdown", self._queue.qsize())
-        self._task = None
+        if self._task is not None:
+            self._closing = True
+            self._pending.set()
+            try:
+                await asyncio.wait_for(self._task, timeout_s)
+            except TimeoutError:
+                log.warning("turn log: %d rows not written at shutdown", self._queue.qsize())
+                return
+            self._task = None
+        await self.flush()
 
     async def flush(self) -> None:
         """Write everything queued now (before reading this worker's own figures)."""
