@@ -132,6 +132,7 @@ class WorkerStatus(msgspec.Struct):
 
 
 _AUTH = {
+    400: response_spec(ErrorBody, description="Invalid request: `{code, message}`."),
     401: response_spec(ErrorBody, description="`unauthorized`: missing or wrong admin token."),
     404: response_spec(
         ErrorBody,
