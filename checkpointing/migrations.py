@@ -230,6 +230,44 @@ REGISTRY_MIGRATION = Migration(
 )
 MIGRATIONS = (*MIGRATIONS, REGISTRY_MIGRATION)
 
+# One row per answered (or failed) turn, written off the hot path by `checkpointing/turn_log.py`.
+# Money as integer micro-units (the reply's cost is quantized to 0.000001): exact and summable
+# in SQL on both dialects, where SQLite would sum a NUMERIC or TEXT column as a float.
+_CHAT_TURNS = """CREATE TABLE chat_turns (
+    id {id} PRIMARY KEY,
+    at {ts} NOT NULL,
+    thread_id TEXT NOT NULL,
+    user_id TEXT,
+    channel TEXT NOT NULL,
+    agent_id TEXT,
+    route_layer TEXT,
+    model_profile TEXT,
+    offline BOOLEAN NOT NULL,
+    latency_ms INTEGER NOT NULL,
+    ttft_ms INTEGER,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_usd_micros BIGINT NOT NULL,
+    cost_brl_micros BIGINT NOT NULL,
+    error_code TEXT
+)"""
+_CHAT_TURNS_INDEXES = (
+    "CREATE INDEX chat_turns_at_idx ON chat_turns (at)",
+    "CREATE INDEX chat_turns_agent_at_idx ON chat_turns (agent_id, at)",
+)
+TURN_LOG_MIGRATION = Migration(
+    5,
+    "chat_turns: one row per turn (agent, layer, latency, usage, cost, error)",
+    postgres=(_CHAT_TURNS.format(id="BIGSERIAL", **_PG), *_CHAT_TURNS_INDEXES),
+    sqlite=(
+        _CHAT_TURNS.format(id="INTEGER", **_LITE).replace(
+            "INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT", 1
+        ),
+        *_CHAT_TURNS_INDEXES,
+    ),
+)
+MIGRATIONS = (*MIGRATIONS, TURN_LOG_MIGRATION)
+
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

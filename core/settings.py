@@ -100,6 +100,14 @@ class Settings(BaseModel):
         "characters); unset: "
         "/v1 is open (loopback only, unless `serve --allow-open-api`)",
     )
+    admin_token: str | None = Field(
+        None,
+        alias="ADMIN_TOKEN",
+        min_length=16,
+        repr=False,
+        description="the admin API (/admin/api) wants `Authorization: Bearer <token>` (16+ "
+        "characters); unset: the admin API is off (404 `admin_disabled`)",
+    )
     session_secret: str | None = Field(
         None,
         alias="ESQUADRA_SESSION_SECRET",

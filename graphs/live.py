@@ -5,8 +5,11 @@ colleagues; the active set). The chat service puts it in each turn's `SquadConte
 runs on the snapshot it started with. A background task polls the registry's `revision()` (one
 primary-key read) every `interval_s` and rebuilds the snapshot only when it moved: no database
 read per turn. Models are built once per profile (with the squad); an agent's temperature and
-max_tokens go with each call as `astream(prompt, temperature=…, max_tokens=…)`. Pub/sub from
-the admin API can call `refresh()` directly later.
+max_tokens go with each call as `astream(prompt, temperature=…, max_tokens=…)`.
+
+With Redis, a write is also announced on pub/sub (`checkpointing/revision_bus.py`): the worker
+that wrote refreshes at once (`announce`), the others when they hear it; the poll stays, since
+pub/sub can drop a message and Redis may be down or absent.
 
 The snapshot also carries the router. When a refresh brings other routing examples than the
 serving head was trained on, `HeadRefitter` refits the head in the background and, once ready,
@@ -26,6 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 from checkpointing.registry import AgentRegistry
+from checkpointing.revision_bus import RevisionBus
 from graphs.agent_edits import agent_config, agent_from_config
 from graphs.compiler import Squad
 from graphs.head_refit import HeadRefitter, HeadState
@@ -90,6 +94,7 @@ class LiveSquad:
         squad: Squad,
         store: AgentRegistry,
         interval_s: float = POLL_INTERVAL_S,
+        bus: RevisionBus | None = None,
         *,
         refit_executor: Executor | None = None,
         fit: FitState | None = None,
@@ -99,20 +104,26 @@ class LiveSquad:
         self.squad = squad
         self.store = store
         self.interval_s = interval_s
+        self.bus = bus  # None: no Redis, the poll alone
         self.current = yaml_live_agents(squad)
         self.refitter = HeadRefitter(squad.loaded, squad.router, self._swap_router, refit_executor)
         self.fit = fit
-        self._task: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()  # set while the pub/sub listener is subscribed
+        self._tasks: list[asyncio.Task[None]] = []
+        # The poll, the listener and a local write may refresh at once: one at a time, so an
+        # older snapshot built slowly can never replace a newer one.
+        self._refreshing = asyncio.Lock()
 
     async def refresh(self) -> bool:
         """Reload when the revision moved; True when the snapshot was swapped."""
-        revision = await self.store.revision()
-        if revision == self.current.revision:
-            return False
-        versions = await self.store.current()
-        configs = {agent_id: v.config for agent_id, v in versions.items()}
-        # One assignment: a turn starting now sees the old snapshot or the new one, whole.
-        self.current = build_live_agents(self.squad, configs, revision, self.refitter.router)
+        async with self._refreshing:
+            revision = await self.store.revision()
+            if revision == self.current.revision:
+                return False
+            versions = await self.store.current()
+            configs = {agent_id: v.config for agent_id, v in versions.items()}
+            # One assignment: a turn starting now sees the old snapshot or the new one, whole.
+            self.current = build_live_agents(self.squad, configs, revision, self.refitter.router)
         log.info("registry revision %d: active=%s", revision, sorted(self.current.active))
         # Other routing examples: a new head in the background (the current one serves).
         self.refitter.want([a.agent for a in self.current.agents.values()], revision)
@@ -128,17 +139,36 @@ class LiveSquad:
         head = self.refitter.state()
         return (compare_fit(self.fit, head.digest) if self.fit else None), head
 
+    async def announce(self) -> None:
+        """After a write here: refresh this worker now and tell the others (pub/sub)."""
+        await self.refresh()
+        if self.bus is not None:
+            await self.bus.publish(self.current.revision)
+
     def start(self) -> None:
-        """Poll in the background until `aclose()`."""
-        self._task = asyncio.create_task(self._poll(), name="registry-poll")
+        """Poll (and listen, with Redis) in the background until `aclose()`."""
+        self._tasks.append(asyncio.create_task(self._poll(), name="registry-poll"))
+        if self.bus is not None:
+            listen = self.bus.listen(self._heard, self.subscribed)
+            self._tasks.append(asyncio.create_task(listen, name="registry-pubsub"))
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
         await self.refitter.aclose()
+
+    async def _heard(self, revision: int | None) -> None:
+        """A revision announced on pub/sub (None: just (re)subscribed, maybe missed some)."""
+        if revision is not None and revision <= self.current.revision:
+            return  # this worker wrote it, or already polled it
+        try:
+            await self.refresh()
+        except Exception:  # a database blip: the poll will retry
+            log.warning("registry refresh after pub/sub failed; the poll will retry")
 
     async def _poll(self) -> None:
         while True:
@@ -149,8 +179,9 @@ class LiveSquad:
                 log.warning("registry poll failed; keeping revision %d", self.current.revision)
 
 
-async def open_live_squad(squad: Squad, db: Any) -> LiveSquad:
-    """At start: seed the registry with YAML agents it lacks, load its snapshot, start polling."""
+async def open_live_squad(squad: Squad, db: Any, bus: RevisionBus | None = None) -> LiveSquad:
+    """At start: seed the registry with YAML agents it lacks, load its snapshot, start polling
+    (and listening on `bus`, with Redis)."""
     store = AgentRegistry(db)
     added = await seed(store, squad.loaded)
     if added:
@@ -162,7 +193,7 @@ async def open_live_squad(squad: Squad, db: Any) -> LiveSquad:
             fit.path,
             FIT_COMMAND,
         )
-    live = LiveSquad(squad, store, fit=fit)
+    live = LiveSquad(squad, store, bus=bus, fit=fit)
     await live.refresh()
     live.start()
     return live

@@ -14,11 +14,14 @@ from litestar.openapi import OpenAPIConfig
 from checkpointing import open_stores
 from checkpointing.memory_pipeline import open_memory
 from checkpointing.pending import PendingTurns
+from checkpointing.revision_bus import RevisionBus
+from checkpointing.turn_log import TurnLog
 from core.embeddings import set_default_threads
 from core.settings import Settings
 from graphs.compiler import build_squad_for
 from graphs.live import open_live_squad
 from graphs.loader import load_spec
+from server.admin_routes import ADMIN_ROUTES
 from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
 from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
@@ -45,7 +48,7 @@ def create_app(
     if environ is not None:
         settings = settings.model_copy(update={"environ": dict(environ)})
 
-    gatekeeper = Gatekeeper(settings.api_key)
+    gatekeeper = Gatekeeper(settings.api_key, settings.admin_token)
     page_template()  # read once, here, not on the event loop
 
     @asynccontextmanager
@@ -59,6 +62,8 @@ def create_app(
             log.warning(
                 "ESQUADRA_API_KEY is not set: /v1 is open to every caller that can reach it"
             )
+        if not gatekeeper.admin_enabled:
+            log.warning("ADMIN_TOKEN is not set: the admin API (/admin/api) is disabled")
         loaded = load_spec(settings.config_path)
         squad = await asyncio.to_thread(build_squad_for, loaded, settings)
         spec = loaded.spec
@@ -70,7 +75,10 @@ def create_app(
             # The graph writes through a fenced view of the checkpointer (see server/gate.py).
             gate, fenced = await open_gate(spec.sessions, stores)
             graph = squad.builder.compile(checkpointer=fenced)
-            live = await open_live_squad(squad, stores.db)
+            bus = RevisionBus(stores.redis, settings.redis_prefix) if stores.redis else None
+            live = await open_live_squad(squad, stores.db, bus)
+            turn_log = TurnLog(stores.db)
+            turn_log.start()
             identity.on_merge(memory.merge_user)  # linking two users moves facts too
             hooks = TurnHooks(
                 identity=identity,
@@ -78,6 +86,7 @@ def create_app(
                 gate=gate,
                 memory=memory,
                 pending=PendingTurns(stores.db),
+                turns=turn_log,
             )
             chat = ChatService(squad, graph, hooks=hooks, live=live)
             app.state.update(
@@ -88,6 +97,7 @@ def create_app(
                 identity=identity,
                 memory=memory,
                 chat=chat,
+                turn_log=turn_log,
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
@@ -106,6 +116,7 @@ def create_app(
                     yield
             finally:
                 await app.state.chat.aclose()  # turns still saving, before their stores close
+                await turn_log.aclose()  # their rows, written before the database closes
                 await live.aclose()
                 await gate.aclose()
                 if recorder.pruner is not None:
@@ -123,6 +134,7 @@ def create_app(
             *MEMORY_ROUTES,
             *WEB_ROUTES,
             *WHATSAPP_ROUTES,
+            *ADMIN_ROUTES,
         ],
         guards=[guard],
         cors_config=_cors(settings),

@@ -10,6 +10,9 @@ Three kinds of caller (docs/architecture.md, *Who may call what*):
 - `integration`: a server that sent `Authorization: Bearer <ESQUADRA_API_KEY>` (any user id).
 - `open`: no key is configured (the embedded default, loopback only unless `--allow-open`):
   every caller without the page's session has an integration's rights.
+- `admin`: a caller of `/admin/api/…` that sent `Authorization: Bearer <ADMIN_TOKEN>`. That
+  token is the only way in (the API key and the page's session are not); with no token set the
+  admin API does not exist (404 `admin_disabled`), it is never open.
 
 Whatever the caller, a sender id on an external channel (`whatsapp`) is proven only by that
 channel's adapter (the webhook's signature), so no request body may claim one.
@@ -58,7 +61,7 @@ Access = Literal["public", "own_user", "integration"]
 class Caller:
     """Who sent this request. `user_id`/`sender_id` only for `web` (the session's user)."""
 
-    kind: Literal["web", "integration", "open"]
+    kind: Literal["web", "integration", "open", "admin"]
     user_id: str | None = None
     sender_id: str | None = None
 
@@ -69,6 +72,8 @@ class Caller:
 
 OPEN = Caller("open")
 INTEGRATION = Caller("integration")
+ADMIN = Caller("admin")
+ADMIN_PREFIX = "/admin/api"
 
 
 class SessionSigner:
@@ -132,13 +137,41 @@ def load_session_secret(configured: str | None, data_dir: Path) -> bytes:
 class Gatekeeper:
     """The authentication and authorization rules, built once per app from the settings."""
 
-    def __init__(self, api_key: str | None) -> None:
+    def __init__(self, api_key: str | None, admin_token: str | None = None) -> None:
         self._api_key = api_key.encode() if api_key else None
+        self._admin_token = admin_token.encode() if admin_token else None
         self.signer: SessionSigner | None = None  # set in the lifespan (the secret's file)
 
     @property
     def open(self) -> bool:
         return self._api_key is None
+
+    @property
+    def admin_enabled(self) -> bool:
+        return self._admin_token is not None
+
+    def admin(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+        """The admin API's caller: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant
+        time; no token configured means no admin API at all (not an open one)."""
+        if self._admin_token is None:
+            raise ApiError(
+                404,
+                "admin_disabled",
+                "Administração desativada: defina ADMIN_TOKEN no servidor para usar /admin/api.",
+            )
+        scheme, _, token = (connection.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self._admin_token
+        ):
+            return ADMIN
+        error = ApiError(
+            401,
+            "unauthorized",
+            "Token de administração ausente ou inválido: envie "
+            "'Authorization: Bearer <ADMIN_TOKEN>'.",
+        )
+        error.headers = {"WWW-Authenticate": "Bearer"}
+        raise error
 
     async def caller(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
         """Authenticate: a bearer key, else the page's session, else open (no key configured)."""
@@ -172,8 +205,12 @@ class Gatekeeper:
 async def guard(
     connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
 ) -> None:
-    """The app's one guard: every `/v1` route but the public ones needs a caller; the page's
-    session is confined to its own user. Other paths (the page, webhooks, health, schema) pass."""
+    """The app's one guard: everything under `/admin/api` needs the admin token; every `/v1`
+    route but the public ones needs a caller, and the page's session is confined to its own
+    user. Other paths (the page, webhooks, health, schema) pass."""
+    if connection.scope["path"].startswith(ADMIN_PREFIX):
+        connection.state.caller = connection.app.state.gatekeeper.admin(connection)
+        return
     access: Access | None = route_handler.opt.get("access")
     if access == "public" or not connection.scope["path"].startswith("/v1/"):
         return

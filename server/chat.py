@@ -15,10 +15,13 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph.state import CompiledStateGraph
 
 from checkpointing.fenced import FENCE_KEY, FenceRejected
+from checkpointing.sql import utcnow
+from checkpointing.turn_log import TurnRow, to_micros
 from core.ids import check_id
 from graphs.compiler import Squad
 from graphs.live import LiveSquad
 from graphs.state import SquadContext
+from nodes.agent import LiveAgents
 from nodes.routing import HistoryTurn, Router
 from server.costs import turn_cost
 from server.gate import INTERRUPTED, SUPERSEDED, TurnInterrupted, until_set
@@ -149,11 +152,23 @@ class ChatService:
                 if admission.merged_into is not None:
                     emit(("merged", {"into": admission.merged_into, "thread_id": turn.thread_id}))
                     return
-                async with aclosing(
-                    self._turn(replace(turn, message=admission.message), admission)
-                ) as run:
-                    async for event in run:
-                        emit(event)
+                # Read once: the turn keeps this snapshot even if the registry moves meanwhile.
+                live = self.live.current if self.live is not None else None
+                started = time.perf_counter()
+                route: dict[str, Any] | None = None
+                last: ChatEvent | None = None
+                try:
+                    async with aclosing(
+                        self._turn(replace(turn, message=admission.message), admission, live)
+                    ) as run:
+                        async for event in run:
+                            if event[0] == "route":
+                                route = event[1]
+                            elif event[0] == "done" or event[0] == "error":
+                                last = event
+                            emit(event)
+                finally:
+                    self._log_turn(turn, live, started, route, last)
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # ThreadBusy and the like: the caller raises it
@@ -161,8 +176,62 @@ class ChatService:
         finally:
             emit(None)
 
-    async def _turn(self, turn: ChatTurn, admission: Admission) -> AsyncIterator[ChatEvent]:
-        """One admitted turn: the graph run, stopped early if a newer message interrupts it."""
+    def _log_turn(
+        self,
+        turn: ChatTurn,
+        live: LiveAgents | None,
+        started: float,
+        route: dict[str, Any] | None,
+        last: ChatEvent | None,
+    ) -> None:
+        """Queue the turn's row (`chat_turns`): a tuple handed to the turn log, no I/O here.
+        A turn that ended without `done` or `error` (its client left, or it raised) is
+        `incomplete`."""
+        agent = route["agent"] if route is not None else None
+        if last is not None and last[0] == "done":
+            done = last[1]
+            agent, error_code = done["agent"], None
+            latency_ms, ttft_ms = done["latency_ms"], done["ttft_ms"]
+            usage, cost = done["usage"], done["cost"]
+            offline = done["offline"]
+        else:
+            error_code = last[1].get("code", "internal_error") if last else "incomplete"
+            latency_ms, ttft_ms = _ms_since(started), None
+            usage, cost, offline = _NO_USAGE, _NO_COST, False
+        self.hooks.turns.record(
+            TurnRow(
+                at=utcnow(),
+                thread_id=turn.thread_id or "",
+                user_id=turn.user_id,
+                channel=turn.channel,
+                agent_id=agent,
+                route_layer=route.get("layer") if route is not None else None,
+                model_profile=self._profile(agent, live) if agent is not None else None,
+                offline=offline,
+                latency_ms=latency_ms,
+                ttft_ms=ttft_ms,
+                input_tokens=usage["input_tokens"],
+                output_tokens=usage["output_tokens"],
+                cost_usd_micros=to_micros(cost["usd"]),
+                cost_brl_micros=to_micros(cost["brl"]),
+                error_code=error_code,
+            )
+        )
+
+    def _profile(self, agent_id: str, live: LiveAgents | None) -> str | None:
+        """The model profile the agent answered with: the snapshot's, else the YAML's."""
+        if live is not None and agent_id in live.agents:
+            return live.agents[agent_id].agent.model
+        try:
+            return self.squad.loaded.spec.agent(agent_id).model
+        except KeyError:
+            return None
+
+    async def _turn(
+        self, turn: ChatTurn, admission: Admission, live: LiveAgents | None = None
+    ) -> AsyncIterator[ChatEvent]:
+        """One admitted turn on the registry snapshot `live` (None: the YAML as compiled): the
+        graph run, stopped early if a newer message interrupts it."""
         started = time.perf_counter()
         ttft_ms: int | None = None
         result: dict[str, Any] | None = None
@@ -195,8 +264,7 @@ class ChatService:
                 user_id=turn.user_id,
                 channel=turn.channel,
                 facts=tuple(facts),
-                # Read once: the turn keeps this snapshot even if the registry moves meanwhile.
-                live=self.live.current if self.live is not None else None,
+                live=live,
             ),
             stream_mode=["custom", "updates"],
             durability=self.squad.loaded.spec.sessions.durability,
@@ -258,7 +326,7 @@ class ChatService:
                 "agent": result["agent"],
                 "offline": result["offline"],
                 "usage": usage,
-                "cost": self._cost(result["agent"], usage),
+                "cost": self._cost(result["agent"], usage, live),
                 "latency_ms": _ms_since(started),
                 "ttft_ms": ttft_ms,
             },
@@ -336,9 +404,11 @@ class ChatService:
         except Exception:
             log.exception("recording the turn of thread %s failed", turn.thread_id)
 
-    def _cost(self, agent_id: str, usage: dict[str, int]) -> dict[str, str]:
+    def _cost(
+        self, agent_id: str, usage: dict[str, int], live: LiveAgents | None = None
+    ) -> dict[str, str]:
         spec = self.squad.loaded.spec
-        prices = spec.models[spec.agent(agent_id).model].price_per_1m_tokens
+        prices = spec.models[self._profile(agent_id, live) or ""].price_per_1m_tokens
         return turn_cost(
             prices, spec.defaults.usd_brl, usage["input_tokens"], usage["output_tokens"]
         )
@@ -357,6 +427,10 @@ def _as_dict(message: Any) -> dict[str, Any] | None:
             }
         return {"role": "assistant", "content": message.text, "agent": message.name}
     return None
+
+
+_NO_USAGE = {"input_tokens": 0, "output_tokens": 0}
+_NO_COST = {"usd": "0", "brl": "0"}
 
 
 def _ms_since(started: float) -> int:

@@ -250,6 +250,10 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        # uvicorn's supervisor kills a worker that misses its 5 s ping; a worker opening the
+        # squad (embedding model, stores) on a busy two-core machine missed it, and every
+        # replacement did too (`--workers 2` ran one worker, or none).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
     server = uvicorn.Server(config)
     if args.workers > 1:
@@ -257,6 +261,9 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         server.run()
     return 0 if server.started or args.workers > 1 else 1
+
+
+WORKER_HEALTHCHECK_S = 60
 
 
 def _exposure_problem(settings: Settings, host: str, allow_open: bool) -> str | None:

@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from checkpointing.turn_log import TurnRow
+
 
 class IdentityHook(Protocol):
     """One person across channels: (channel, sender id) → user id, and their active thread."""
@@ -63,6 +65,14 @@ class PendingHook(Protocol):
 
     async def get(self, thread_id: str) -> Any:
         """The thread's unfinished turn (`PendingTurn`), or None."""
+        ...
+
+
+class TurnLogHook(Protocol):
+    """After every turn (answered or not): its row for the figures and the cost ledger."""
+
+    def record(self, row: TurnRow) -> None:
+        """Queue the row; must not wait or raise (the turn has already been answered)."""
         ...
 
 
@@ -132,6 +142,11 @@ class NoPending:
         return None
 
 
+class NoTurnLog:
+    def record(self, row: TurnRow) -> None:
+        return None
+
+
 class OpenGate:
     """No coordination: every message runs at once (single-user tools, Studio)."""
 
@@ -149,3 +164,4 @@ class TurnHooks:
     sessions: SessionHook = field(default_factory=NoSessions)
     gate: TurnGate = field(default_factory=OpenGate)
     pending: PendingHook = field(default_factory=NoPending)
+    turns: TurnLogHook = field(default_factory=NoTurnLog)

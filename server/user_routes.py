@@ -129,12 +129,18 @@ async def redeem_link_code(
 
 
 @post(
-    "/v1/users/{user_id:str}/links",
+    "/admin/api/users/{user_id:str}/links",
     summary="Admin: link a channel's sender to this user",
-    responses={**_ERRORS, **_JSON},
+    responses={
+        400: _INVALID,
+        401: response_spec(ErrorBody, description="`unauthorized`: missing or wrong admin token."),
+        404: response_spec(
+            ErrorBody, description="Unknown user, or `admin_disabled` (no ADMIN_TOKEN set)."
+        ),
+        **_JSON,
+    },
     status_code=200,
     before_request=check_json_body,
-    opt={"access": "integration"},
 )
 async def add_link(user_id: FromPath[str], data: JSONBody[LinkRequest], state: State) -> UserReply:
     identity = _identity(state)

@@ -49,7 +49,16 @@ class AgentView(msgspec.Struct):
     opt={"access": "public"},
 )
 async def list_agents(state: State) -> list[AgentView]:
-    agents = state.chat.squad.loaded.spec.active_agents()
+    """The live squad's active agents (the registry's switch), in the YAML's order; a badge
+    keeps its colour when another agent is switched off."""
+    live = state.chat.live
+    if live is not None:
+        snapshot = live.current
+        agents = [view.agent for view in snapshot.agents.values()]
+        active = snapshot.active
+    else:
+        agents = state.chat.squad.loaded.spec.agents
+        active = {agent.id for agent in agents if agent.active}
     return [
         AgentView(
             id=agent.id,
@@ -59,6 +68,7 @@ async def list_agents(state: State) -> list[AgentView]:
             description=agent.description,
         )
         for n, agent in enumerate(agents)
+        if agent.id in active
     ]
 
 

@@ -20,6 +20,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SQUAD_YAML = REPO_ROOT / "agents.yaml"
 PG_ADMIN_URL = os.environ.get("ESQUADRA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("ESQUADRA_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# The admin token of every test app that enables the admin API, and the header that carries it.
+ADMIN_TOKEN = "test-admin-token-" + "x" * 16
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 # Every test (and every server it starts) shares one embeddings cache, so the routing examples
 # are embedded once per machine rather than once per temporary data directory.
@@ -103,9 +106,11 @@ def parse_sse(body: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def memory_settings(config: Path = SQUAD_YAML, **overrides: Any) -> Any:
-    """App settings for a test: in-memory checkpoints and stores, the given squad YAML."""
+    """App settings for a test: in-memory checkpoints and stores, the given squad YAML, the
+    admin API on (`ADMIN_TOKEN`)."""
     from core.settings import Settings
 
+    overrides.setdefault("admin_token", ADMIN_TOKEN)
     return Settings(config_path=config, database_url="memory", **overrides)
 
 

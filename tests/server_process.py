@@ -46,6 +46,8 @@ class ServerProcess:
                 str(self._config),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(self.workers),
             ],
             cwd=REPO_ROOT,
             env=self._env,

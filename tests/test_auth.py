@@ -28,8 +28,8 @@ def settings(data_dir: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 async def open_client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncTestClient]:
-    """No API key: the embedded default."""
-    app = create_app(settings(tmp_path_factory.mktemp("open")), environ={})
+    """No API key: the embedded default (with the admin API on)."""
+    app = create_app(settings(tmp_path_factory.mktemp("open"), admin_token="t" * 32), environ={})
     async with AsyncTestClient(app=app) as client:
         yield client
 
@@ -164,11 +164,11 @@ async def test_a_session_speaks_only_as_itself(open_client: AsyncTestClient) -> 
 async def test_a_session_cannot_use_admin_routes(open_client: AsyncTestClient) -> None:
     ana = await open_page(open_client)
     link = await open_client.post(
-        f"/v1/users/{ana.user_id}/links",
+        f"/admin/api/users/{ana.user_id}/links",
         json={"channel": "api", "sender_id": "x"},
         headers=ana.headers(),
     )
-    refused(link, 403, "forbidden")
+    refused(link, 401, "unauthorized")  # the session is no admin: only the token is
     classify = await open_client.post("/v1/classify", json={"text": "oi"}, headers=ana.headers())
     refused(classify, 403, "forbidden")
 

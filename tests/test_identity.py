@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SQUAD_YAML, channel_chat, parse_sse, store_settings
+from conftest import ADMIN_HEADERS, ADMIN_TOKEN, SQUAD_YAML, channel_chat, parse_sse, store_settings
 from litestar.testing import AsyncTestClient
 
 from checkpointing import open_stores
@@ -85,7 +85,10 @@ async def test_linking_a_new_sender_and_unknown_users(store: IdentityStore) -> N
 @pytest.fixture(scope="module")
 async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncTestClient]:
     settings = Settings(
-        config_path=SQUAD_YAML, database_url=None, data_dir=tmp_path_factory.mktemp("data")
+        config_path=SQUAD_YAML,
+        database_url=None,
+        data_dir=tmp_path_factory.mktemp("data"),
+        admin_token=ADMIN_TOKEN,
     )
     async with AsyncTestClient(app=create_app(settings, environ={})) as client:
         yield client
@@ -178,7 +181,9 @@ async def test_wrong_codes_unknown_users_and_bad_input(client: AsyncTestClient) 
     assert (await client.get("/v1/users/ninguem")).json()["code"] == "user_not_found"
     assert (await client.post("/v1/users/ninguem/link-codes")).status_code == 404
     response = await client.post(
-        "/v1/users/ninguem/links", json={"channel": "web", "sender_id": "x"}
+        "/admin/api/users/ninguem/links",
+        json={"channel": "web", "sender_id": "x"},
+        headers=ADMIN_HEADERS,
     )
     assert response.status_code == 404
     response = await client.post("/v1/link", json={"channel": "fax", "sender_id": "x", "code": "1"})
@@ -195,7 +200,9 @@ async def test_admin_link(client: AsyncTestClient) -> None:
     phone = "5511900000002"
     await whatsapp_chat(client, message="bom dia", user_id=phone)
     response = await client.post(
-        f"/v1/users/{phone}/links", json={"channel": "web", "sender_id": "joao@web"}
+        f"/admin/api/users/{phone}/links",
+        json={"channel": "web", "sender_id": "joao@web"},
+        headers=ADMIN_HEADERS,
     )
     assert response.status_code == 200, response.text
     assert {x["sender_id"] for x in response.json()["links"]} == {phone, "joao@web"}

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import SQUAD_YAML
+from conftest import ADMIN_HEADERS, ADMIN_TOKEN, SQUAD_YAML
 from litestar.testing import AsyncTestClient
 
 from core.ids import MAX_ID_CHARS, InvalidId, check_id, parse_fact_id
@@ -78,8 +78,8 @@ BAD = "a\x00b"  # Postgres refuses NUL in text: this was a psycopg DataError 500
 ROUTES_WITH_IDS = [
     ("GET", "/v1/users/a%00b", None),
     ("POST", "/v1/users/a%00b/link-codes", None),
-    ("POST", "/v1/users/a%00b/links", {"channel": "web", "sender_id": "x@web"}),
-    ("POST", "/v1/users/ana/links", {"channel": "web", "sender_id": BAD}),
+    ("POST", "/admin/api/users/a%00b/links", {"channel": "web", "sender_id": "x@web"}),
+    ("POST", "/admin/api/users/ana/links", {"channel": "web", "sender_id": BAD}),
     ("GET", "/v1/users/a%00b/memory", None),
     ("DELETE", "/v1/users/a%00b/memory/1", None),
     ("GET", "/v1/threads/a%00b", None),
@@ -102,7 +102,10 @@ async def postgres_client(
     postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[AsyncTestClient]:
     settings = Settings(
-        config_path=SQUAD_YAML, database_url=postgres_url, data_dir=tmp_path_factory.mktemp("pg")
+        config_path=SQUAD_YAML,
+        database_url=postgres_url,
+        data_dir=tmp_path_factory.mktemp("pg"),
+        admin_token=ADMIN_TOKEN,
     )
     async with AsyncTestClient(app=create_app(settings, environ={})) as client:
         yield client
@@ -123,7 +126,7 @@ def assert_invalid_id(response: Any, field: str) -> None:
 async def test_a_nul_in_an_id_is_a_400_on_postgres(
     postgres_client: AsyncTestClient, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
-    response = await postgres_client.request(method, path, json=body)
+    response = await postgres_client.request(method, path, json=body, headers=ADMIN_HEADERS)
     fields = {k for k, v in (body or {}).items() if v == BAD}
     field = fields.pop() if fields else ("thread_id" if "threads" in path else "user_id")
     assert_invalid_id(response, field)

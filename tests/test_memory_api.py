@@ -10,7 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SQUAD_YAML, channel_chat, chat, copy_squad, memory_settings, parse_sse
+from conftest import (
+    ADMIN_HEADERS,
+    SQUAD_YAML,
+    channel_chat,
+    chat,
+    copy_squad,
+    memory_settings,
+    parse_sse,
+)
 from litestar.testing import AsyncTestClient
 from live_server import live_server
 
@@ -225,7 +233,9 @@ async def test_a_fact_told_on_whatsapp_is_in_the_web_prompt_after_linking(
     await facts_eventually(online_client, phone, 2)
     await chat(online_client, message="oi", user_id=web, channel="web", thread_id="web-1")
     linked = await online_client.post(
-        f"/v1/users/{web}/links", json={"channel": "whatsapp", "sender_id": phone}
+        f"/admin/api/users/{web}/links",
+        json={"channel": "whatsapp", "sender_id": phone},
+        headers=ADMIN_HEADERS,
     )
     assert linked.status_code == 200, linked.text
     facts = (await online_client.get(f"/v1/users/{web}/memory")).json()["facts"]
