@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypedDict  # pydantic needs it on 3.11 (Studio schemas)
 
 BUSINESS_TZ = ZoneInfo("America/Sao_Paulo")
@@ -75,7 +76,8 @@ class SquadContext:
     # The registry's snapshot this turn runs on (`nodes.agent.LiveAgents`; typed loosely since
     # this module imports nothing of ours): taken when the turn starts, so a change made
     # meanwhile reaches the next turn, never half of this one. None: the YAML as compiled.
-    live: Any = None
+    # Not an input a person types in Studio: left out of the context's JSON schema.
+    live: SkipJsonSchema[Any] = None
 
     def business_today(self) -> date:
         """Today in Brazil unless the run pins a date (tests, replays)."""
