@@ -248,6 +248,7 @@ def test_an_edit_is_a_version_with_its_diff_and_a_rollback_undoes_it(
     restored = edited + 1
     page.wait_for_selector(f'#versions .version[data-version="{restored}"]')
     assert "restaurada" in page.locator("#history-status").inner_text()
+    assert page.locator("#params-status").inner_text() == ""
     newest = page.locator("#versions .version").first
     assert newest.locator(".tag.source-rollback").inner_text() == "restauração"
     diff = newest.locator('.diff[data-field="temperature"]')
@@ -267,6 +268,8 @@ def test_an_edit_is_a_version_with_its_diff_and_a_rollback_undoes_it(
     assert page.locator("img").count() == 0
     assert page.evaluate("() => window.pwned") is None
     screenshot(page, "admin_rollback_audit.png")
+    page.set_viewport_size({"width": 412, "height": 860})
+    screenshot(page, "admin_phone.png")
 
 
 def test_without_an_admin_token_the_page_says_admin_is_off(browser: Any, tmp_path: Path) -> None:

@@ -502,6 +502,7 @@
       setMessage(ui.paramsStatus, "Nada para salvar: nenhum campo mudou.");
       return;
     }
+    setMessage(ui.historyStatus, "");
     setMessage(ui.paramsStatus, "Salvando…");
     ui.save.disabled = true;
     pending += 1;
@@ -534,6 +535,7 @@
 
   async function rollback(version, button) {
     button.disabled = true;
+    setMessage(ui.paramsStatus, "");
     setMessage(ui.historyStatus, "Restaurando…");
     pending += 1;
     try {
