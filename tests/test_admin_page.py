@@ -143,7 +143,9 @@ def test_signing_in_shows_the_agents_with_todays_figures(page: Any, server: str)
     assert lia.locator('[data-figure="error_rate"]').inner_text() == "0,0%"
     assert lia.locator('[data-figure="cost"]').inner_text() == "R$ 0,00"
     assert lia.get_by_role("switch").is_checked()
-    assert "Versão 1 · por system:seed" in lia.locator(".meta").inner_text()
+    current = api(server, "GET", "/agents/lia")
+    meta = f"Versão {current['version']} · por {current['updated_by']} em "
+    assert lia.locator(".meta").inner_text().startswith(meta)
     assert card(page, "max").locator(".fallback-tag").is_visible()
     assert card(page, "lia").locator(".fallback-tag").is_hidden()
     # The token is kept for this tab only, and never in the address.
@@ -227,12 +229,16 @@ def test_an_edit_is_a_version_with_its_diff_and_a_rollback_undoes_it(
     card(page, "lia").locator(".edit").click()
     page.wait_for_selector("#editor:not([hidden])")
     page.fill("#f-temperature", "1.1")
-    page.click("#save")
+    with page.expect_request(lambda r: r.method == "PATCH") as sent:
+        page.click("#save")
+    # Only the changed field goes out, with the token as a bearer header and the typed name.
+    assert sent.value.post_data_json == {"temperature": 1.1}
+    assert sent.value.headers["authorization"] == f"Bearer {ADMIN_TOKEN}"
+    assert sent.value.headers["x-admin-actor"] == HOSTILE_NAME
     edited = lia_before["version"] + 1
     page.wait_for_selector(f'#versions .version[data-version="{edited}"]')
     assert page.locator("#params-status").inner_text() == f"Salvo: versão {edited}."
 
-    # Only the changed field went out: one field in the new version's diff.
     newest = page.locator("#versions .version").first
     assert newest.locator(".diff").count() == 1
     diff = newest.locator('.diff[data-field="temperature"]')
@@ -270,6 +276,27 @@ def test_an_edit_is_a_version_with_its_diff_and_a_rollback_undoes_it(
     screenshot(page, "admin_rollback_audit.png")
     page.set_viewport_size({"width": 412, "height": 860})
     screenshot(page, "admin_phone.png")
+
+
+def test_a_new_routing_example_shows_as_an_added_line(page: Any, server: str) -> None:
+    signed_in(page)
+    before = api(server, "GET", "/agents/lia")
+    card(page, "lia").locator(".edit").click()
+    page.wait_for_selector("#editor:not([hidden])")
+    examples = page.input_value("#f-routing_examples")
+    page.fill("#f-routing_examples", examples + "\n  posso contratar temporario no natal?  \n\n")
+    with page.expect_request(lambda r: r.method == "PATCH") as sent:
+        page.click("#save")
+    added = [*before["config"]["routing"]["examples"], "posso contratar temporario no natal?"]
+    assert sent.value.post_data_json == {"routing_examples": added}
+    page.wait_for_selector(f'#versions .version[data-version="{before["version"] + 1}"]')
+    diff = page.locator("#versions .version").first.locator('.diff[data-field="routing.examples"]')
+    assert diff.locator(".added").all_inner_texts() == ["+ posso contratar temporario no natal?"]
+    assert diff.locator(".removed").count() == 0
+    row = page.locator('#audit tr[data-agent="lia"]').first
+    assert row.locator('.diff[data-field="routing.examples"] .counts').inner_text() == "+1 −0"
+    screenshot(page, "admin_examples_diff.png")
+    api(server, "POST", "/agents/lia/rollback", json={"version": before["version"]})
 
 
 def test_without_an_admin_token_the_page_says_admin_is_off(browser: Any, tmp_path: Path) -> None:
