@@ -21,6 +21,7 @@ from core.settings import Settings
 from graphs.compiler import build_squad_for
 from graphs.live import open_live_squad
 from graphs.loader import load_spec
+from server.admin_page import ADMIN_PAGE_ROUTES, admin_template
 from server.admin_routes import ADMIN_ROUTES
 from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
 from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
@@ -50,6 +51,7 @@ def create_app(
 
     gatekeeper = Gatekeeper(settings.api_key, settings.admin_token)
     page_template()  # read once, here, not on the event loop
+    admin_template()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -135,6 +137,7 @@ def create_app(
             *WEB_ROUTES,
             *WHATSAPP_ROUTES,
             *ADMIN_ROUTES,
+            *ADMIN_PAGE_ROUTES,
         ],
         guards=[guard],
         cors_config=_cors(settings),

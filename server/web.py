@@ -25,7 +25,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 _PALETTE = ("#0f766e", "#c2410c", "#7c3aed", "#1d4ed8", "#be185d", "#4d7c0f")
 # Only our own files run on the page: model output never becomes markup (see chat.js), and
 # this stops anything that slipped through from loading or running.
-_PAGE_HEADERS = {
+PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'",
@@ -89,7 +89,7 @@ async def chat_page(request: Request[Any, Any, Any], state: State) -> Response[s
         .replace("{{user_id}}", html.escape(user_id))
         .replace("{{thread_id}}", html.escape(thread_id))
     )
-    response = Response(page, media_type=MediaType.HTML, headers=_PAGE_HEADERS)
+    response = Response(page, media_type=MediaType.HTML, headers=PAGE_HEADERS)
     if fresh:
         response.set_cookie(
             SESSION_COOKIE,
