@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,13 @@ def main(argv: list[str] | None = None) -> None:
         f"p99 {_pct(acks, 0.99):.1f}  max {max(acks):.1f}"
     )
     print(f"replies sent: {len(graph.texts())}/{args.posts}, last {replies_s:.1f} s after the acks")
+    # Each post comes from its own number: more than one text to a number is a reply split in
+    # parts (over 4,096 characters) or a message answered twice.
+    per_number = Counter(r.body["to"] for r in graph.sent() if r.body.get("type") == "text")
+    several = {to: n for to, n in per_number.items() if n > 1}
+    print(f"numbers with more than one text: {len(several)} {sorted(several.values())}")
+    for to in list(several)[:3]:
+        print(to, [len(r.body["text"]["body"]) for r in graph.sent() if r.body["to"] == to])
 
 
 if __name__ == "__main__":
