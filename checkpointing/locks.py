@@ -317,6 +317,15 @@ return texts
 _ALIVE_MS = 5_000  # a waiter silent this long is presumed dead and dropped from the queue
 _COUNTER_TTL_MS = 7 * 24 * 3600 * 1000  # idle threads' counters leave Redis after a week
 _MAX_POLL_S = 0.5
+_SUBSCRIBE_WAIT_S = 1.0  # a Redis slower than this to confirm: grant anyway, the renew loop covers
+
+
+async def _confirmed(pubsub: Any) -> None:
+    """Wait for Redis's `subscribe` reply: from then on every publish on the channel reaches us."""
+    while True:
+        message = await pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+        if message is not None and message.get("type") == "subscribe":
+            return
 
 
 class RedisThreadLocks:
@@ -335,6 +344,10 @@ class RedisThreadLocks:
         self._wakeups: dict[tuple[str, str], asyncio.Event] = {}  # (thread, ticket) → waiter
         self._holders: dict[str, Lease] = {}  # lock value → our lease
         self._listener: asyncio.Task[None] | None = None
+        # Set once Redis has confirmed our subscription: before that, an interrupt published for
+        # a lease we just granted would be lost (only the renew loop, a third of the TTL later,
+        # would notice it).
+        self._subscribed = asyncio.Event()
         self._cleanups: set[asyncio.Task[Any]] = set()
         self._closing = False
 
@@ -349,6 +362,9 @@ class RedisThreadLocks:
         stamp = round((time.time() if arrived_at is None else arrived_at) * 1_000_000)
         cancels = _cancels()
         self._listen()
+        if not self._subscribed.is_set():  # the process's first turns only
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), _SUBSCRIBE_WAIT_S)
         owner = uuid.uuid4().hex
         ttl_ms = max(1, round(ttl_s * 1000))
         lock, queue = self.key(thread_id, "lock"), self.key(thread_id, "queue")
@@ -524,6 +540,8 @@ class RedisThreadLocks:
             try:
                 async with self.client.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
+                    await _confirmed(pubsub)
+                    self._subscribed.set()
                     while not self._closing:
                         message = await pubsub.get_message(
                             ignore_subscribe_messages=True, timeout=1.0
@@ -533,6 +551,7 @@ class RedisThreadLocks:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # polling covers the gap until we are subscribed again
+                self._subscribed.clear()
                 log.debug("lock events subscription dropped: %s", exc)
                 await asyncio.sleep(1.0)
 
