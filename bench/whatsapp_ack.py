@@ -18,18 +18,17 @@ import asyncio
 import json
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvicorn
 
 from core.settings import Settings
 from fakes.graph_api import run_fake_graph_api
+from fakes.serving import bind, serve_in_thread
 from fakes.stub_llm import run_stub_llm
 from server.app import create_app
 from server.channels.whatsapp.signature import sign
@@ -58,28 +57,6 @@ def _delivery(n: int) -> bytes:
         "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
     }
     return json.dumps(body).encode()
-
-
-def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    return server, thread
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _post_all(url: str, posts: int, rate: float) -> list[float]:
@@ -137,18 +114,22 @@ def main(argv: list[str] | None = None) -> None:
             graph_api_base_url=graph.url,
         )
         env = {"OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": llm.url, "ESQUADRA_MODEL": "stub"}
-        port = _free_port()
-        server, thread = _serve(create_app(settings, environ=env), port)
-        try:
+        sock = bind()
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(settings, environ=env),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+        )
+        with serve_in_thread(config, sock, "esquadra", start_timeout_s=120, stop_timeout_s=30):
             acks = asyncio.run(_post_all(f"http://127.0.0.1:{port}", args.posts, args.rate))
             acked = time.perf_counter()
             deadline = acked + 300
             while len(graph.texts()) < args.posts and time.perf_counter() < deadline:
                 time.sleep(0.05)
             replies_s = time.perf_counter() - acked
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
     print(
         f"{args.posts} webhooks at {args.rate:g}/s, model {args.model_latency_ms:g} ms to first "
         f"token, store {settings.backend}, redis {'on' if args.redis_url else 'off'}"

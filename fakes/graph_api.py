@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+
+from fakes.serving import bind, serve_in_thread
 
 
 @dataclass(frozen=True)
@@ -194,9 +195,7 @@ class GraphServer:
 def run_fake_graph_api(host: str = "127.0.0.1") -> Iterator[GraphServer]:
     """Serve a fresh fake in a background thread on a free loopback port."""
     fake = FakeGraphApi()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))  # bound here: no window for another process to take the port
+    sock = bind(host)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         fake,
@@ -207,19 +206,5 @@ def run_fake_graph_api(host: str = "127.0.0.1") -> Iterator[GraphServer]:
         loop="asyncio",
         http="h11",
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"fake-graph:{port}", daemon=True
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"fake Graph API failed to start on {host}:{port}")
-            time.sleep(0.005)
+    with serve_in_thread(config, sock, f"fake-graph:{port}"):
         yield GraphServer(fake, host, port)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()

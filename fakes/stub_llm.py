@@ -36,7 +36,6 @@ import dataclasses
 import itertools
 import json
 import re
-import socket
 import sys
 import threading
 import time
@@ -46,6 +45,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+
+from fakes.serving import bind, serve_in_thread
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -600,21 +601,6 @@ class StubServer:
         self.stub.reset()
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    # Binding ourselves (instead of probing for a free port and letting uvicorn
-    # bind it later) leaves no window for another process to grab the port.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
 def _uvicorn_config(app: StubLLM, host: str, port: int, *, fast: bool) -> uvicorn.Config:
     loop, http = "asyncio", "h11"
     if fast:
@@ -650,34 +636,11 @@ def _uvicorn_config(app: StubLLM, host: str, port: int, *, fast: bool) -> uvicor
 def run_stub_llm(host: str = "127.0.0.1", port: int = 0, **config: Any) -> Iterator[StubServer]:
     """Serve a fresh :class:`StubLLM` (built from ``config``) in a background thread."""
     stub = StubLLM(StubConfig(**config))
-    sock = _bind(host, port)
+    sock = bind(host, port)
     actual_port = sock.getsockname()[1]
-    server = uvicorn.Server(_uvicorn_config(stub, host, actual_port, fast=True))
-    errors: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as exc:  # SystemExit on startup failure included
-            errors.append(exc)
-
-    thread = threading.Thread(target=serve, name=f"stub-llm:{actual_port}", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"stub LLM failed to start on {host}:{actual_port}: {errors}")
-            time.sleep(0.005)
+    uvicorn_config = _uvicorn_config(stub, host, actual_port, fast=True)
+    with serve_in_thread(uvicorn_config, sock, f"stub-llm:{actual_port}"):
         yield StubServer(stub=stub, host=host, port=actual_port)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        if thread.is_alive():
-            # A client still holding a slow stream open would otherwise block exit.
-            server.force_exit = True
-            thread.join(timeout=5)
-        sock.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -702,7 +665,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         max_requests=args.max_requests,
     )
-    sock = _bind(args.host, args.port)
+    sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     server = uvicorn.Server(_uvicorn_config(stub, args.host, port, fast=True))
 

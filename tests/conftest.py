@@ -185,3 +185,25 @@ def copy_squad(tmp_path: Path, replacements: dict[str, str] | None = None) -> Pa
         text = text.replace(old, new, 1)
     (tmp_path / "agents.yaml").write_text(text, encoding="utf-8")
     return tmp_path / "agents.yaml"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Playwright driving Debian's Chromium at /usr/bin/chromium (never a downloaded browser);
+    skipped without it, except under CI."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

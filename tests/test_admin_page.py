@@ -8,7 +8,6 @@ are kept in tests/artifacts/.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,32 +20,13 @@ from live_server import live_server
 from core.settings import Settings
 from server.app import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HOSTILE_NAME = '<img src=x onerror="window.pwned=1">'
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Playwright's Chromium at /usr/bin/chromium; skipped without it, except under CI."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
 def server(
-    browser: Any, stub_server: Any, tmp_path_factory: pytest.TempPathFactory
+    chromium: Any, stub_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """One server for the module (the admin API on); Lia has answered one question today."""
     stub_server.reset()
@@ -74,9 +54,9 @@ def server(
 
 
 @pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
+def page(chromium: Any, server: str) -> Iterator[Any]:
     """A fresh browser context (its own sessionStorage) on the admin page."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="pt-BR")
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="pt-BR")
     page = context.new_page()
     page.goto(f"{server}/admin")
     page.wait_for_selector("body[data-ready=true]")
@@ -299,10 +279,10 @@ def test_a_new_routing_example_shows_as_an_added_line(page: Any, server: str) ->
     api(server, "POST", "/agents/lia/rollback", json={"version": before["version"]})
 
 
-def test_without_an_admin_token_the_page_says_admin_is_off(browser: Any, tmp_path: Path) -> None:
+def test_without_an_admin_token_the_page_says_admin_is_off(chromium: Any, tmp_path: Path) -> None:
     settings = Settings(config_path=SQUAD_YAML, database_url="memory", data_dir=tmp_path)
     with live_server(create_app(settings, environ={})) as url:
-        page = browser.new_page()
+        page = chromium.new_page()
         response = page.goto(f"{url}/admin")
         assert "script-src 'self'" in response.headers["content-security-policy"]
         page.wait_for_selector("body[data-ready=true]")

@@ -7,19 +7,16 @@ browser fails (`.ci/run` installs it). The screenshot is kept in tests/artifacts
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import SQUAD_YAML
 from live_server import live_server
 
 from core.settings import Settings
 from server.app import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 REPLY = (
     "Seu saldo de caixa hoje é **R$ 1.234,56**.\n\n"
@@ -29,24 +26,6 @@ REPLY = (
     "[Portal do Simples](https://www8.receita.fazenda.gov.br/simplesnacional/)."
 )
 HOSTILE_REPLY = 'Olha só: <img src=x onerror="window.pwned=1"> e **negrito**.'
-
-
-@pytest.fixture
-def chromium() -> Any:
-    """Playwright's Chromium at /usr/bin/chromium; skipped without it, except under CI."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_chat_page_streams_shows_the_agent_and_keeps_history(
