@@ -268,6 +268,34 @@ TURN_LOG_MIGRATION = Migration(
 )
 MIGRATIONS = (*MIGRATIONS, TURN_LOG_MIGRATION)
 
+# Leo's cash book: one row per income or expense, per user (not per thread: the owner's cash
+# is the same on WhatsApp and on the web). Money in centavos (exact), the date as ISO text on
+# both dialects (sortable, and a month is a prefix), where it came from in `source` (JSON).
+_LEDGER_ENTRIES = """CREATE TABLE ledger_entries (
+    id {id} PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('income', 'expense')),
+    amount_cents BIGINT NOT NULL CHECK (amount_cents > 0),
+    entry_date TEXT NOT NULL,
+    category TEXT NOT NULL,
+    description TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created_at {ts} NOT NULL
+)"""
+_LEDGER_INDEX = "CREATE INDEX ledger_entries_user_date ON ledger_entries (user_id, entry_date)"
+LEDGER_MIGRATION = Migration(
+    6,
+    "ledger_entries: Leo's per-user cash book (centavos, ISO dates, source)",
+    postgres=(_LEDGER_ENTRIES.format(id="BIGSERIAL", **_PG), _LEDGER_INDEX),
+    sqlite=(
+        _LEDGER_ENTRIES.format(id="INTEGER", **_LITE).replace(
+            "INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT", 1
+        ),
+        _LEDGER_INDEX,
+    ),
+)
+MIGRATIONS = (*MIGRATIONS, LEDGER_MIGRATION)
+
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

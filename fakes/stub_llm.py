@@ -80,7 +80,9 @@ class StubConfig:
     OpenAI SDK waits that long before a retry instead of its own back-off).
     """
 
-    replies: list[str] = field(default_factory=list)
+    # A reply is text, or `{"tool_calls": [{"name": ..., "arguments": {...}}]}` for a model
+    # that calls tools instead of answering.
+    replies: list[str | dict[str, Any]] = field(default_factory=list)
     default_reply: str | None = None
     first_token_ms: float = 0.0
     token_interval_ms: float = 0.0
@@ -105,8 +107,10 @@ def _is_int(value: object) -> bool:
 def _validate(cfg: StubConfig) -> None:
     # Validated mostly for the HTTP control API, where a typo would otherwise
     # surface later as a confusing 500 inside a completion request.
-    if not isinstance(cfg.replies, list) or not all(isinstance(r, str) for r in cfg.replies):
-        raise ValueError("replies must be a list of strings")
+    if not isinstance(cfg.replies, list) or not all(
+        isinstance(r, str) or _is_tool_reply(r) for r in cfg.replies
+    ):
+        raise ValueError("replies must be a list of strings or {tool_calls: [{name, arguments}]}")
     if cfg.default_reply is not None and not isinstance(cfg.default_reply, str):
         raise ValueError("default_reply must be a string or null")
     for name in ("first_token_ms", "token_interval_ms"):
@@ -129,6 +133,27 @@ def _validate(cfg: StubConfig) -> None:
         not _is_number(cfg.fail_retry_after_ms) or cfg.fail_retry_after_ms < 0
     ):
         raise ValueError("fail_retry_after_ms must be a non-negative number or null")
+
+
+def _is_tool_reply(reply: object) -> bool:
+    calls = reply.get("tool_calls") if isinstance(reply, dict) else None
+    return isinstance(calls, list) and all(
+        isinstance(c, dict)
+        and isinstance(c.get("name"), str)
+        and isinstance(c.get("arguments"), dict)
+        for c in calls
+    )
+
+
+def _openai_tool_calls(reply: dict[str, Any], completion_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"call_{completion_id}_{i}",
+            "type": "function",
+            "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+        }
+        for i, c in enumerate(reply["tool_calls"])
+    ]
 
 
 def _message_text(content: object) -> str:
@@ -433,9 +458,12 @@ class StubLLM:
             reply = cfg.default_reply
         if reply is None:
             reply = default_reply_for(messages)
-        pieces = split_reply(reply, cfg.tokens)
         model = body.get("model") if isinstance(body.get("model"), str) else DEFAULT_MODEL
         completion_id = f"chatcmpl-stub{next(self._ids)}"
+        if isinstance(reply, dict):
+            await self._tool_calls(send, body, reply, model, completion_id, messages)
+            return
+        pieces = split_reply(reply, cfg.tokens)
         usage = {
             "prompt_tokens": estimate_prompt_tokens(messages),
             "completion_tokens": len(pieces),
@@ -476,6 +504,46 @@ class StubLLM:
                 "system_fingerprint": None,
             },
         )
+
+    async def _tool_calls(
+        self,
+        send: Send,
+        body: dict[str, Any],
+        reply: dict[str, Any],
+        model: str,
+        completion_id: str,
+        messages: list[Any],
+    ) -> None:
+        """A scripted tool call: one streamed chunk per call (or one JSON reply), then usage."""
+        calls = _openai_tool_calls(reply, completion_id)
+        usage = {"prompt_tokens": estimate_prompt_tokens(messages), "completion_tokens": 10}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        envelope = {"id": completion_id, "created": int(time.time()), "model": model}
+        if body.get("stream") is not True:
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
+            choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+            await _send_json(
+                send,
+                200,
+                {**envelope, "object": "chat.completion", "choices": [choice], "usage": usage},
+            )
+            return
+        events = []
+        for i, call in enumerate(calls):
+            delta: dict[str, Any] = {"tool_calls": [{"index": i, **call}]}
+            if i == 0:
+                delta.update(role="assistant", content=None)
+            events.append({"index": 0, "delta": delta, "finish_reason": None})
+        events.append({"index": 0, "delta": {}, "finish_reason": "tool_calls"})
+        chunk = {**envelope, "object": "chat.completion.chunk"}
+        out = b"".join(
+            f"data: {json.dumps({**chunk, 'choices': [e]})}\n\n".encode() for e in events
+        )
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            out += f"data: {json.dumps({**chunk, 'choices': [], 'usage': usage})}\n\n".encode()
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        await send({"type": "http.response.body", "body": out + b"data: [DONE]\n\n"})
 
     async def _stream(
         self,

@@ -659,14 +659,61 @@ def _nearby_files_hint(path: Path, relative: str) -> str | None:
 
 
 def _unknown_tools(spec: SquadSpec) -> Iterable[Problem]:
-    from nodes.tools import TOOLS  # lazily: tools pull in their own dependencies
+    # Lazily: tools pull in their own dependencies.
+    from nodes.tools import TOOLS as FACT_TOOLS
+    from tools.registry import TOOLS
 
-    known = sorted(TOOLS)
+    known = sorted({*TOOLS, *FACT_TOOLS})
+    guarded = {(w.agent, w.tool) for w in spec.workflows if "confirm" in w.steps}
     for index, agent in enumerate(spec.agents):
         for k, tool in enumerate(agent.tools):
-            if tool not in TOOLS:
+            if tool not in TOOLS and tool not in FACT_TOOLS:
                 hint = _did_you_mean(tool, known, "known tools")
                 yield (("agents", index, "tools", k), f"unknown tool '{tool}'", hint)
+            elif tool in TOOLS and TOOLS[tool].writes and (agent.id, tool) not in guarded:
+                message = f"tool '{tool}' writes the owner's data and nothing confirms it first"
+                hint = f"declare a workflow (agent: {agent.id}, tool: {tool}) with a confirm step"
+                yield (("agents", index, "tools", k), message, hint)
+    yield from _workflow_problems(spec)
+
+
+def _workflow_problems(spec: SquadSpec) -> Iterable[Problem]:
+    from tools.registry import TOOLS
+
+    agents = {agent.id: agent for agent in spec.agents}
+    seen: set[str] = set()
+    for index, workflow in enumerate(spec.workflows):
+        where: Loc = ("workflows", index)
+        if workflow.id in seen or workflow.id in agents:
+            yield ((*where, "id"), f"workflow id '{workflow.id}' is already used", None)
+        seen.add(workflow.id)
+        agent = agents.get(workflow.agent)
+        if agent is None:
+            hint = _did_you_mean(workflow.agent, list(agents), "agents")
+            yield ((*where, "agent"), f"unknown agent '{workflow.agent}'", hint)
+        spec_tool = TOOLS.get(workflow.tool)
+        if spec_tool is None:
+            hint = _did_you_mean(workflow.tool, sorted(TOOLS), "tools")
+            yield ((*where, "tool"), f"unknown tool '{workflow.tool}'", hint)
+            continue
+        if agent is not None and workflow.tool not in agent.tools:
+            message = f"agent '{agent.id}' does not list tool '{workflow.tool}'"
+            yield ((*where, "tool"), message, f"add it to the agent's tools: [{workflow.tool}]")
+        fields = {*spec_tool.args.model_fields, *spec_tool.result.model_fields}
+        for key in ("confirm", "reply", "cancelled"):
+            for name in _template_fields(getattr(workflow, key) or ""):
+                if name not in fields:
+                    hint = _did_you_mean(name, sorted(fields), f"fields of {workflow.tool}")
+                    yield ((*where, key), f"unknown field '{{{name}}}' in the text", hint)
+
+
+def _template_fields(text: str) -> list[str]:
+    import string
+
+    try:
+        return [field for _, field, _, _ in string.Formatter().parse(text) if field]
+    except ValueError:
+        return ["{"]  # an unbalanced brace: reported as an unknown field
 
 
 def _unknown_models(spec: SquadSpec, is_set: Callable[[Loc], bool]) -> Iterable[Problem]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 AGENT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
@@ -357,6 +357,51 @@ class Channels(Strict):
     whatsapp: WhatsAppChannel = WhatsAppChannel()
 
 
+WorkflowStep = Literal["extract", "validate", "confirm", "execute", "reply"]
+WORKFLOW_STEPS: tuple[str, ...] = ("extract", "validate", "confirm", "execute", "reply")
+
+
+class Workflow(Strict):
+    """A tool an agent runs in steps: its arguments from the message (or the model's call),
+    checked, confirmed by the owner before anything is written, run, and answered.
+
+    Templates name the tool's argument and result fields in braces (`{amount}`, `{date}`):
+    money is shown as R$ 1.234,56, dates as 30/11/2026, kinds in Portuguese.
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="Node names derive from it.")
+    agent: str = Field(description="The agent whose turn starts it (its tools list the tool).")
+    tool: str = Field(description="The tool it runs at `execute`.")
+    steps: list[WorkflowStep] = Field(
+        default_factory=lambda: list(WORKFLOW_STEPS),
+        description="In this order; `execute` is required, `confirm` before writing money.",
+    )
+    confirm: str | None = Field(
+        default=None, description="The question that waits for sim/não (with `confirm` in steps)."
+    )
+    reply: str = Field(description="What the agent says after `execute`.")
+    cancelled: str = "Tudo bem, não registrei nada."
+    expires_after_min: int = Field(
+        default=60, ge=1, le=10_080, description="A question unanswered this long is dropped."
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _ordered(cls, steps: list[str]) -> list[str]:
+        if "execute" not in steps:
+            raise ValueError("steps must include 'execute'")
+        order = [WORKFLOW_STEPS.index(step) for step in steps]
+        if order != sorted(set(order)):
+            raise ValueError("steps go in this order, each once: " + " → ".join(WORKFLOW_STEPS))
+        return steps
+
+    @model_validator(mode="after")
+    def _question(self) -> Workflow:
+        if "confirm" in self.steps and not self.confirm:
+            raise ValueError("a workflow with a 'confirm' step needs its 'confirm' question")
+        return self
+
+
 class SquadSpec(Strict):
     """The whole `agents.yaml`."""
 
@@ -368,6 +413,7 @@ class SquadSpec(Strict):
     sessions: Sessions = Sessions()
     memory: Memory = Memory()
     channels: Channels = Channels()
+    workflows: list[Workflow] = Field(default_factory=list)
 
     def active_agents(self) -> list[Agent]:
         """Agents that take traffic, in YAML order."""

@@ -55,14 +55,38 @@ class TurnResult(TypedDict):
     error: TurnError | None
 
 
+class WorkflowCall(TypedDict):
+    """An agent handing its turn to a workflow: which one, the model's arguments (None: the
+    workflow extracts them from the message), and the tokens the agent spent deciding."""
+
+    workflow: str
+    args: dict[str, Any] | None
+    usage: Usage
+
+
+class PendingAction(TypedDict):
+    """A workflow waiting for the owner's sim/não: what it will run, and until when."""
+
+    workflow: str
+    tool: str
+    args: dict[str, Any]
+    question: str
+    expires_at: str  # ISO, UTC
+    seen: str | None  # id of the last user message already weighed as an answer
+
+
 class SquadState(TypedDict, total=False):
-    """Checkpointed per thread: the conversation, the last route and turn, the cash ledger."""
+    """Checkpointed per thread: the conversation, the last route and turn, a pending action."""
 
     messages: Annotated[list[AnyMessage], add_messages]
     route: RouteDecision | None
     active_agent: str | None
     turn: TurnResult | None
+    # Before [S8] the cash book lived here, per thread; it is now `ledger_entries`, per user.
+    # Kept so older checkpoints still load; nothing writes it.
     ledger: Annotated[list[dict[str, Any]], operator.add]
+    workflow_call: WorkflowCall | None
+    pending: PendingAction | None
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,7 @@ class SquadContext:
 
     user_id: str | None = None
     channel: str = "api"
+    thread_id: str | None = None
     today: date | None = None
     facts: tuple[str, ...] = ()  # what the squad remembers about this user's business
     # The registry's snapshot this turn runs on (`nodes.agent.LiveAgents`; typed loosely since
@@ -78,6 +103,9 @@ class SquadContext:
     # meanwhile reaches the next turn, never half of this one. None: the YAML as compiled.
     # Not an input a person types in Studio: left out of the context's JSON schema.
     live: SkipJsonSchema[Any] = None
+    # The stores tools write to (`checkpointing.ledger.LedgerStore`); None: no store open
+    # (Studio, tests of the graph alone), and tools that need one say so.
+    ledger: SkipJsonSchema[Any] = None
 
     def business_today(self) -> date:
         """Today in Brazil unless the run pins a date (tests, replays)."""

@@ -1,0 +1,1 @@
+"""Typed tools: pydantic arguments and results, registered by name (`tools.registry`)."""
