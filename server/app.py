@@ -29,6 +29,7 @@ from server.chat import ChatService
 from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
+from server.request_ids import request_id_middleware
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import session_hooks
 from server.turn_hooks import TurnHooks
@@ -143,6 +144,7 @@ def create_app(
         cors_config=_cors(settings),
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
+        middleware=[request_id_middleware],
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),
         # Logging is configured by the process (`esquadra serve --log-level`); Litestar's default
         # would put the root logger at INFO and log every model request on the hot path.
@@ -160,7 +162,7 @@ def _cors(settings: Settings) -> CORSConfig | None:
         allow_origins=origins,
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Accept", CSRF_HEADER],
-        expose_headers=["X-Thread-Id"],
+        expose_headers=["X-Thread-Id", "X-Request-Id"],
         allow_credentials=False,
         max_age=600,
     )

@@ -18,6 +18,7 @@ from checkpointing.fenced import FENCE_KEY, FenceRejected
 from checkpointing.sql import utcnow
 from checkpointing.turn_log import TurnRow, to_micros
 from core.ids import check_id
+from core.logs import THREAD_ID
 from graphs.compiler import Squad
 from graphs.live import LiveSquad
 from graphs.state import SquadContext
@@ -145,6 +146,7 @@ class ChatService:
     ) -> None:
         """The turn inside its thread's gate; events, then None, go to `emit` (or the error)."""
         assert turn.thread_id is not None
+        THREAD_ID.set(turn.thread_id)  # the turn's own task: every log line of it names it
         try:
             async with self.hooks.gate.admit(
                 turn.thread_id, turn.channel, turn.message, turn.arrived_at

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -240,7 +239,9 @@ def _serve(args: argparse.Namespace) -> int:
     if problem:
         print(f"esquadra serve: {problem}", file=sys.stderr)
         return 1
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # JSON lines (core/logs.py), here and in every worker: uvicorn applies `log_config` again in
+    # each process it spawns, its own access and error loggers included.
+    log_config = _json_logging(args.log_level)
     # The settings object itself goes to every worker (pickled by uvicorn's spawn): the CLI
     # never writes them into the environment.
     config = uvicorn.Config(
@@ -249,6 +250,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        log_config=log_config,
         log_level=args.log_level,
         # uvicorn's supervisor kills a worker that misses its 5 s ping; a worker opening the
         # squad (embedding model, stores) on a busy two-core machine missed it, and every
@@ -264,6 +266,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 WORKER_HEALTHCHECK_S = 60
+
+
+def _json_logging(level: str) -> dict:
+    """Install the JSON log configuration in this process and return it (for uvicorn)."""
+    import logging.config
+
+    from core.logs import logging_config
+
+    config = logging_config(level)
+    logging.config.dictConfig(config)
+    return config
 
 
 def _exposure_problem(settings: Settings, host: str, allow_open: bool) -> str | None:
@@ -497,7 +510,7 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    _json_logging(args.log_level)
 
     async def run() -> int:
         async with open_stores(settings) as stores:
