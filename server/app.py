@@ -32,6 +32,7 @@ from server.memory_routes import MEMORY_ROUTES
 from server.request_ids import request_id_middleware
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import session_hooks
+from server.tracing import open_tracer
 from server.turn_hooks import TurnHooks
 from server.user_routes import USER_ROUTES
 from server.web import WEB_ROUTES, page_template
@@ -91,7 +92,8 @@ def create_app(
                 pending=PendingTurns(stores.db),
                 turns=turn_log,
             )
-            chat = ChatService(squad, graph, hooks=hooks, live=live)
+            tracer = open_tracer(settings, secret)
+            chat = ChatService(squad, graph, hooks=hooks, live=live, tracer=tracer)
             app.state.update(
                 settings=settings,
                 gatekeeper=gatekeeper,
@@ -125,6 +127,8 @@ def create_app(
                 if recorder.pruner is not None:
                     await recorder.pruner.aclose()
                 await squad.aclose()
+                if tracer is not None:  # what is queued goes out, for two seconds at most
+                    await asyncio.to_thread(tracer.close)
 
     return Litestar(
         route_handlers=[

@@ -19,6 +19,7 @@ from checkpointing.sql import utcnow
 from checkpointing.turn_log import TurnRow, to_micros
 from core.ids import check_id
 from core.logs import THREAD_ID
+from core.trace_health import record_export_problem
 from graphs.compiler import Squad
 from graphs.live import LiveSquad
 from graphs.state import SquadContext
@@ -26,6 +27,7 @@ from nodes.agent import LiveAgents
 from nodes.routing import HistoryTurn, Router
 from server.costs import turn_cost
 from server.gate import INTERRUPTED, SUPERSEDED, TurnInterrupted, until_set
+from server.tracing import TurnTrace, TurnTracer
 from server.turn_hooks import Admission, TurnHooks
 
 log = logging.getLogger("esquadra.chat")
@@ -68,11 +70,13 @@ class ChatService:
         graph: CompiledStateGraph,
         hooks: TurnHooks | None = None,
         live: LiveSquad | None = None,
+        tracer: TurnTracer | None = None,
     ) -> None:
         self.squad = squad
         self.graph = graph
         self.hooks = hooks or TurnHooks()
         self.live = live  # the registry's snapshot holder; None: the YAML as compiled
+        self.tracer = tracer  # LangSmith, one trace per turn; None: tracing off
         self._running: set[asyncio.Task[None]] = set()
 
     def live_active(self) -> frozenset[str] | None:
@@ -159,6 +163,7 @@ class ChatService:
                 started = time.perf_counter()
                 route: dict[str, Any] | None = None
                 last: ChatEvent | None = None
+                trace = self._start_trace(turn, admission.message) if self.tracer else None
                 try:
                     async with aclosing(
                         self._turn(replace(turn, message=admission.message), admission, live)
@@ -168,8 +173,12 @@ class ChatService:
                                 route = event[1]
                             elif event[0] == "done" or event[0] == "error":
                                 last = event
+                            if trace is not None:
+                                trace.see(*event)
                             emit(event)
                 finally:
+                    if trace is not None:
+                        _finish_trace(trace, last)
                     self._log_turn(turn, live, started, route, last)
         except asyncio.CancelledError:
             raise
@@ -177,6 +186,17 @@ class ChatService:
             emit(error)
         finally:
             emit(None)
+
+    def _start_trace(self, turn: ChatTurn, message: str) -> TurnTrace | None:
+        """The turn's LangSmith trace (None when dropped). Tracing never fails a turn: a bug
+        here is logged and counted, and the turn runs untraced."""
+        assert self.tracer is not None and turn.thread_id is not None
+        try:
+            return self.tracer.start(turn.thread_id, turn.user_id, turn.channel, message)
+        except Exception:
+            log.exception("could not start the trace of a turn")
+            record_export_problem("failed")
+            return None
 
     def _log_turn(
         self,
@@ -414,6 +434,14 @@ class ChatService:
         return turn_cost(
             prices, spec.defaults.usd_brl, usage["input_tokens"], usage["output_tokens"]
         )
+
+
+def _finish_trace(trace: TurnTrace, last: ChatEvent | None) -> None:
+    try:
+        trace.finish(last)
+    except Exception:
+        log.exception("could not finish the trace of a turn")
+        record_export_problem("failed")
 
 
 def _as_dict(message: Any) -> dict[str, Any] | None:
