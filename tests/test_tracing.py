@@ -193,3 +193,36 @@ def test_the_scrubber_masks_nested_strings_and_hashes_user_ids() -> None:
     }
     assert clean["user_id"] == scrub({"user_id": USER})["user_id"] != USER
     assert "esquadra_fence" not in clean and clean["count"] == 3
+
+
+async def test_with_tracing_off_the_library_sends_nothing_of_its_own(
+    receiver: Any, online_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's leftover `LANGCHAIN_TRACING_V2=true` would make LangChain trace every run
+    with a default client, unmasked; the app switches that off whatever the environment says."""
+    import langsmith
+    from langchain_core.runnables import RunnableLambda
+    from langsmith.utils import get_env_var
+    from litestar.testing import AsyncTestClient
+
+    from server.app import create_app
+
+    receiver.reset()
+    monkeypatch.setenv("LANGCHAIN_TRACING_V2", "true")
+    get_env_var.cache_clear()  # the SDK caches the environment it read
+    langsmith.configure(client=langsmith.Client(api_url=receiver.url, api_key="k"), enabled=None)
+    try:
+        # The control: as the environment stands, LangChain alone does trace.
+        await RunnableLambda(lambda text: text.upper()).ainvoke("cpf " + CPF)
+        await receiver.wait_for(lambda r: len(r.roots()) == 1)
+        receiver.reset()
+        app = create_app(memory_settings(), environ=online_env)  # LANGSMITH_TRACING unset
+        async with AsyncTestClient(app=app) as client:
+            await _turn(client, f"meu cpf é {CPF}", "t-untraced")
+            await RunnableLambda(lambda text: text.upper()).ainvoke("cpf " + CPF)
+        await asyncio.sleep(0.5)
+        assert receiver.bodies == []
+    finally:
+        langsmith.configure(client=None, enabled=False)
+        monkeypatch.delenv("LANGCHAIN_TRACING_V2")
+        get_env_var.cache_clear()
