@@ -187,6 +187,8 @@ def open_tracer(settings: Settings, session_secret: str) -> TurnTracer | None:
         settings.langsmith_endpoint,
         settings.langsmith_project,
     )
+    if api_key is None and "smith.langchain.com" in settings.langsmith_endpoint:
+        log.warning("LANGSMITH_API_KEY is not set: LangSmith will refuse every trace")
     return TurnTracer(client, settings.langsmith_project)
 
 
