@@ -12,6 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from checkpointing import open_stores
+from checkpointing.ledger import LedgerStore
 from checkpointing.memory_pipeline import open_memory
 from checkpointing.pending import PendingTurns
 from checkpointing.revision_bus import RevisionBus
@@ -90,7 +91,7 @@ def create_app(
                 pending=PendingTurns(stores.db),
                 turns=turn_log,
             )
-            chat = ChatService(squad, graph, hooks=hooks, live=live)
+            chat = ChatService(squad, graph, hooks=hooks, live=live, ledger=LedgerStore(stores.db))
             app.state.update(
                 settings=settings,
                 gatekeeper=gatekeeper,

@@ -10,7 +10,7 @@ the same model, so a bad argument is the same field error everywhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -113,6 +113,10 @@ class ToolSpec(Generic[A, R]):
     summary: Callable[[A, R], str] | None = None  # the result as one pt-BR sentence
     writes: bool = False  # changes stored data: a workflow confirms before it runs
     user_scoped: bool = False  # takes `user_id`, filled from the caller, never from the model
+    labels: Mapping[str, str] = field(default_factory=dict)  # values as the owner reads them
+    # Fills what the caller left out (today's date, a default category) before a workflow asks
+    # to confirm, so the owner confirms exactly what will be written.
+    complete: Callable[[A, ToolEnv], A] | None = None
 
     def validate(self, raw: dict[str, Any]) -> A:
         """The arguments, or `ToolArgsError` naming each bad field."""
@@ -140,6 +144,30 @@ class ToolSpec(Generic[A, R]):
 
     def describe(self, args: A, result: R) -> str:
         return self.summary(args, result) if self.summary else result.model_dump_json()
+
+
+def render(template: str, spec: ToolSpec[Any, Any], *models: BaseModel) -> str:
+    """A workflow's text with the tool's fields filled in as the owner reads them: money as
+    R$ 1.234,56, dates as 30/11/2026, coded values (`income`) by the tool's labels."""
+    values: dict[str, str] = {}
+    for model in models:
+        for name in type(model).model_fields:
+            values[name] = _shown(getattr(model, name), spec.labels)
+    return template.format_map(values)
+
+
+def _shown(value: Any, labels: Mapping[str, str]) -> str:
+    from nodes.money import format_brl
+
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format_brl(value)
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, str):
+        return labels.get(value, value)
+    return str(value)
 
 
 def field_errors(error: ValidationError) -> list[dict[str, str]]:
