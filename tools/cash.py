@@ -118,8 +118,7 @@ def complete_transaction(args: RecordTransactionArgs, env: ToolEnv) -> RecordTra
     return args.model_copy(
         update={
             "date": args.date or env.today(),
-            "category": args.category
-            or categories.default_for(args.kind, args.description or ""),
+            "category": args.category or categories.default_for(args.kind, args.description or ""),
         }
     )
 
