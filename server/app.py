@@ -32,6 +32,7 @@ from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import session_hooks
+from server.tool_routes import TOOL_ROUTES
 from server.turn_hooks import TurnHooks
 from server.user_routes import USER_ROUTES
 from server.web import WEB_ROUTES, page_template
@@ -135,6 +136,7 @@ def create_app(
             readyz,
             *USER_ROUTES,
             *MEMORY_ROUTES,
+            *TOOL_ROUTES,
             *WEB_ROUTES,
             *WHATSAPP_ROUTES,
             *ADMIN_ROUTES,
