@@ -12,6 +12,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from checkpointing import open_stores
+from checkpointing.business import BusinessProfiles, ReminderLog
 from checkpointing.ledger import LedgerStore
 from checkpointing.memory_pipeline import open_memory
 from checkpointing.pending import PendingTurns
@@ -25,11 +26,13 @@ from graphs.loader import load_spec
 from server.admin_page import ADMIN_PAGE_ROUTES, admin_template
 from server.admin_routes import ADMIN_ROUTES
 from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
+from server.business_routes import BUSINESS_ROUTES
 from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
 from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
+from server.reminders import ReminderScheduler, open_reminders
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import session_hooks
 from server.tool_routes import TOOL_ROUTES
@@ -113,10 +116,22 @@ def create_app(
             )
             try:
                 # Closed first: its replies still running are given back before turns stop.
-                async with open_whatsapp(
-                    settings, spec.channels.whatsapp, stores.db, chat, identity
-                ) as whatsapp:
+                async with (
+                    open_whatsapp(
+                        settings, spec.channels.whatsapp, stores.db, chat, identity
+                    ) as whatsapp,
+                    open_reminders(
+                        ReminderScheduler(
+                            spec.reminders,
+                            BusinessProfiles(stores.db),
+                            ReminderLog(stores.db),
+                            identity.store,
+                            whatsapp.notify if whatsapp is not None else None,
+                        )
+                    ) as reminders,
+                ):
                     app.state.whatsapp = whatsapp
+                    app.state.reminders = reminders
                     yield
             finally:
                 await app.state.chat.aclose()  # turns still saving, before their stores close
@@ -137,6 +152,7 @@ def create_app(
             *USER_ROUTES,
             *MEMORY_ROUTES,
             *TOOL_ROUTES,
+            *BUSINESS_ROUTES,
             *WEB_ROUTES,
             *WHATSAPP_ROUTES,
             *ADMIN_ROUTES,

@@ -67,7 +67,7 @@ async def call_tool_route(
 ) -> Response[Any]:
     if name not in TOOLS:
         raise ApiError(404, "unknown_tool", f"Ferramenta desconhecida: {name}.")
-    raw = await _json_object(request)
+    raw = await read_json_object(request)
     user_id = raw.get("user_id")
     if TOOLS[name].user_scoped and isinstance(user_id, str):
         check_id(user_id, "user_id")
@@ -115,7 +115,8 @@ def invalid_arguments(error: ToolArgsError) -> ApiError:
     )
 
 
-async def _json_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def read_json_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 `invalid_json`."""
     body = await request.body()
     try:
         raw = orjson.loads(body or b"{}")
