@@ -22,6 +22,7 @@ __all__ += ["holidays_between", "is_business_day", "local_today", "obligations"]
 BUSINESS_TZ = ZoneInfo("America/Sao_Paulo")  # "hoje" and months are Brazilian time
 STATES = frozenset(code for code in holidays.Brazil.subdivisions if len(code) == 2)
 MAX_SPAN_DAYS = 3 * 366  # a range longer than this is a mistake, not a question
+YEARS = range(1900, 2200)  # holidays before the Republic's calendar are not this module's job
 Regime = Literal["mei", "simples"]
 # What happens to a due date that is not a business day: moved to the next one, to the
 # previous one, or kept (a deadline for something filed online, not paid at a bank).
@@ -101,6 +102,10 @@ def business_days(start: dt.date, end: dt.date, state: str | None = None) -> lis
 
 
 def _check_range(start: dt.date, end: dt.date, state: str | None) -> str | None:
+    if start.year not in YEARS:
+        raise CalendarError("from", "use uma data entre 1900 e 2199")
+    if end.year not in YEARS:
+        raise CalendarError("to", "use uma data entre 1900 e 2199")
     if end < start:
         raise CalendarError("to", "a data final vem antes da inicial")
     if (end - start).days > MAX_SPAN_DAYS:
@@ -171,7 +176,7 @@ def obligations(
     if regime not in ("mei", "simples"):
         raise CalendarError("regime", "use mei ou simples")
     match = _MONTH.fullmatch(month)
-    if not match:
+    if not match or int(match.group(1)) not in YEARS:
         raise CalendarError("month", "use o formato AAAA-MM, por exemplo 2026-11")
     code = _check_state(state)
     year, number = int(match.group(1)), int(match.group(2))

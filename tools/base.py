@@ -18,6 +18,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationError
 
+from finance.amounts import format_brl, parse_amount
 from graphs.state import BUSINESS_TZ
 
 CENT = Decimal("0.01")
@@ -36,9 +37,8 @@ def _to_decimal(value: Any) -> Any:
         text = value.strip()
         if _PLAIN_DECIMAL.fullmatch(text):
             return Decimal(text)
-        from nodes.money import parse_brl_amount  # Brazilian notation: "R$ 1.500,00"
-
-        parsed = parse_brl_amount(text)
+        # Brazilian notation ("R$ 1.500,00", "dois mil"); a CPF or phone is never an amount.
+        parsed = parse_amount(text)
         if parsed is None:
             raise ValueError(f"não entendi o valor {value!r}")
         return parsed
@@ -50,9 +50,15 @@ def money_text(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
+def percent_text(value: Decimal) -> str:
+    """A result's rate, already in percent, with two places: 11,2 % → `"11.20"`."""
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
 # Arguments accept numbers or strings; results give decimal strings.
 MoneyArg = Annotated[Decimal, BeforeValidator(_to_decimal)]
 MoneyOut = Annotated[Decimal, PlainSerializer(money_text, return_type=str)]
+PercentOut = Annotated[Decimal, PlainSerializer(percent_text, return_type=str)]
 
 
 class Args(BaseModel):
@@ -157,8 +163,6 @@ def render(template: str, spec: ToolSpec[Any, Any], *models: BaseModel) -> str:
 
 
 def _shown(value: Any, labels: Mapping[str, str]) -> str:
-    from nodes.money import format_brl
-
     if value is None:
         return ""
     if isinstance(value, Decimal):
