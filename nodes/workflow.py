@@ -81,7 +81,7 @@ def tool_env(context: SquadContext, message_id: str | None) -> ToolEnv:
         "channel": context.channel,
         "message_id": message_id,
     }
-    return ToolEnv(ledger=context.ledger, now=now, source=source)
+    return ToolEnv(ledger=context.ledger, profiles=context.profiles, now=now, source=source)
 
 
 def last_human(messages: list[AnyMessage]) -> HumanMessage | None:

@@ -95,7 +95,14 @@ def create_app(
                 pending=PendingTurns(stores.db),
                 turns=turn_log,
             )
-            chat = ChatService(squad, graph, hooks=hooks, live=live, ledger=LedgerStore(stores.db))
+            chat = ChatService(
+                squad,
+                graph,
+                hooks=hooks,
+                live=live,
+                ledger=LedgerStore(stores.db),
+                profiles=BusinessProfiles(stores.db),
+            )
             app.state.update(
                 settings=settings,
                 gatekeeper=gatekeeper,

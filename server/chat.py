@@ -72,6 +72,7 @@ class ChatService:
         hooks: TurnHooks | None = None,
         live: LiveSquad | None = None,
         ledger: Any = None,
+        profiles: Any = None,
     ) -> None:
         self.squad = squad
         self.graph = graph
@@ -80,6 +81,7 @@ class ChatService:
         # The stores tools write to (`checkpointing.ledger.LedgerStore`), handed to each run's
         # context; None: tools that need one say so in their reply.
         self.ledger = ledger
+        self.profiles = profiles  # `checkpointing.business.BusinessProfiles`, for the tools
         self._running: set[asyncio.Task[None]] = set()
 
     def live_active(self) -> frozenset[str] | None:
@@ -275,6 +277,7 @@ class ChatService:
                 facts=tuple(facts),
                 live=live,
                 ledger=self.ledger,
+                profiles=self.profiles,
             ),
             stream_mode=["custom", "updates"],
             durability=self.squad.loaded.spec.sessions.durability,

@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 from checkpointing import open_stores
+from checkpointing.business import BusinessProfiles
 from checkpointing.ledger import LedgerStore
 from core.settings import Settings
 from graphs.compiler import build_squad_for
@@ -27,6 +28,7 @@ async def run_terminal_chat(
             squad,
             squad.builder.compile(checkpointer=stores.checkpointer),
             ledger=LedgerStore(stores.db),
+            profiles=BusinessProfiles(stores.db),
         )
         print(f"Esquadra — conversa {thread}. Digite 'sair' para terminar.")
         while True:

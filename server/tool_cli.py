@@ -65,6 +65,7 @@ async def _call(name: str, raw: dict[str, Any], needs_store: bool) -> dict[str, 
     if not needs_store:  # pure tools: no database to open
         return await call_tool(name, raw, ToolEnv(source=source))
     from checkpointing import open_stores
+    from checkpointing.business import BusinessProfiles
     from checkpointing.ledger import LedgerStore
     from core.settings import Settings
 
@@ -73,4 +74,7 @@ async def _call(name: str, raw: dict[str, Any], needs_store: bool) -> dict[str, 
 
     get_tool(name).validate(raw)
     async with open_stores(Settings.from_env()) as stores:
-        return await call_tool(name, raw, ToolEnv(ledger=LedgerStore(stores.db), source=source))
+        env = ToolEnv(
+            ledger=LedgerStore(stores.db), profiles=BusinessProfiles(stores.db), source=source
+        )
+        return await call_tool(name, raw, env)

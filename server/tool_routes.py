@@ -71,7 +71,7 @@ async def call_tool_route(
     user_id = raw.get("user_id")
     if TOOLS[name].user_scoped and isinstance(user_id, str):
         check_id(user_id, "user_id")
-    env = ToolEnv(ledger=state.chat.ledger, source={"type": "api"})
+    env = ToolEnv(ledger=state.chat.ledger, profiles=state.chat.profiles, source={"type": "api"})
     try:
         result = await call_tool(name, raw, env)
     except UnknownTool:

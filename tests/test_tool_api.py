@@ -170,3 +170,17 @@ def test_cli_bad_argument_exits_1_naming_the_field(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cash_summary: month:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_obligations_follow_the_owners_business_profile(client: Any) -> None:
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    before = await client.post("/v1/tools/obligations", json={"user_id": user, "month": "2027-05"})
+    assert (before.json()["regime"], before.json()["regime_from"]) == ("simples", "default")
+    profile = {"regime": "mei", "state": "PE", "employees": True}
+    assert (await client.put(f"/v1/users/{user}/business", json=profile)).status_code == 200
+    after = (
+        await client.post("/v1/tools/obligations", json={"user_id": user, "month": "2027-05"})
+    ).json()
+    assert (after["regime"], after["regime_from"]) == ("mei", "profile")
+    codes = {o["code"] for o in after["obligations"]}
+    assert {"das_mei", "dasn_simei", "fgts"} <= codes and "das" not in codes

@@ -90,6 +90,7 @@ class ToolEnv:
     from. Reaches graph nodes through the run's context, never through globals."""
 
     ledger: Any = None  # checkpointing.ledger.LedgerStore; None where no store is open
+    profiles: Any = None  # checkpointing.business.BusinessProfiles: the owner's regime, state
     now: datetime | None = None  # pinned by tests and replays; else the real clock
     source: dict[str, Any] = field(default_factory=dict)  # {"type": "message"|"api"|"cli", …}
 

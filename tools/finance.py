@@ -647,15 +647,29 @@ class ObligationOut(Result):
 class ObligationsResult(Result):
     month: str
     regime: Literal["mei", "simples"]
+    # Where the regime came from: the call, the owner's business profile, or the default.
+    regime_from: Literal["arguments", "profile", "default"]
     obligations: list[ObligationOut]
 
 
 async def _obligations(args: ObligationsArgs, env: ToolEnv) -> ObligationsResult:
-    regime = args.regime or "simples"
-    found = calendar.obligations(regime, args.month, args.state, args.employees)
+    profile = None
+    if env.profiles is not None and (args.regime is None or args.state is None):
+        profile = await env.profiles.get(args.user_id)
+    regime, regime_from = args.regime, "arguments"
+    state, employees = args.state, args.employees
+    if regime is None and profile is not None:
+        regime, regime_from = profile.regime, "profile"
+        employees = employees or profile.employees
+    if state is None and profile is not None:
+        state = profile.state
+    if regime is None:
+        regime, regime_from = "simples", "default"
+    found = calendar.obligations(regime, args.month, state, employees)
     return ObligationsResult(
         month=args.month,
         regime=regime,
+        regime_from=regime_from,
         obligations=[
             ObligationOut(
                 code=o.code,
@@ -698,7 +712,11 @@ def extract_obligations(message: str, env: ToolEnv) -> dict[str, Any] | None:
 def _obligations_summary(args: ObligationsArgs, result: ObligationsResult) -> str:
     year, month = result.month.split("-")
     regime = "MEI" if result.regime == "mei" else "Simples Nacional"
-    assumed = "" if args.regime else " (considerei Simples Nacional; se for MEI, me diga)"
+    assumed = (
+        " (considerei Simples Nacional; se for MEI, me diga)"
+        if result.regime_from == "default"
+        else ""
+    )
     lines = [f"Vencimentos de {month}/{year} para {regime}{assumed}:"]
     for item in result.obligations:
         moved = ""
