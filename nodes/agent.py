@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -32,6 +33,8 @@ from nodes.tools import ToolContext, ToolResult, run_tools
 from nodes.workflow import last_human, pending_open, tool_env, wait_node
 from tools.base import ToolArgsError, ToolEnv, ToolSpec
 from tools.registry import TOOLS as TYPED_TOOLS
+
+log = logging.getLogger("esquadra.agent")
 
 MAX_TOOL_ROUNDS = 3  # model → read tools → model: a loop that never settles stops here
 
@@ -196,8 +199,6 @@ async def _run_read_tool(
     if spec.user_scoped:
         if context.user_id is None:
             return "Não sei quem é você nesta conversa, então não consigo consultar seus dados."
-        if env.ledger is None:
-            return "Seus dados não estão disponíveis agora (nenhum banco aberto nesta execução)."
         raw = {**raw, "user_id": context.user_id}
     try:
         args = spec.validate(raw)
@@ -206,6 +207,9 @@ async def _run_read_tool(
         return "Não deu para consultar: " + "; ".join(
             f"{e['field']}: {e['message']}" for e in error.errors
         )
+    except Exception:  # a store down or absent (Studio): said, not raised into the turn
+        log.exception("tool %s failed", spec.name)
+        return "Não consegui consultar isso agora; tente de novo em instantes."
     return spec.describe(args, result)
 
 
