@@ -106,6 +106,7 @@ class SquadContext:
     # The stores tools write to (`checkpointing.ledger.LedgerStore`); None: no store open
     # (Studio, tests of the graph alone), and tools that need one say so.
     ledger: SkipJsonSchema[Any] = None
+    profiles: SkipJsonSchema[Any] = None  # `checkpointing.business.BusinessProfiles`
 
     def business_today(self) -> date:
         """Today in Brazil unless the run pins a date (tests, replays)."""
