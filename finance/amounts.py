@@ -15,8 +15,15 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-__all__ = ["CENT", "AmountMatch", "find_amount", "find_amounts", "fold", "format_brl"]
-__all__ += ["parse_amount"]
+__all__ = [
+    "CENT",
+    "AmountMatch",
+    "find_amount",
+    "find_amounts",
+    "fold",
+    "format_brl",
+    "parse_amount",
+]
 
 CENT = Decimal("0.01")
 _MONTHS = (
