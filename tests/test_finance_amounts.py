@@ -160,3 +160,52 @@ def test_a_cpf_or_phone_in_a_sentence_is_never_an_amount(prefix, identifier, suf
 def test_the_real_amount_survives_next_to_an_identifier(identifier, value):
     text = f"cliente {identifier} pagou {format_brl(value)}"
     assert [m.value for m in find_amounts(text)] == [value]
+
+
+# Property-based: amounts written out in words read back as their value.
+_UNITS = (
+    "zero um dois três quatro cinco seis sete oito nove dez onze doze treze quatorze quinze "
+    "dezesseis dezessete dezoito dezenove"
+).split()
+_TENS = "_ _ vinte trinta quarenta cinquenta sessenta setenta oitenta noventa".split()
+_HUNDREDS = (
+    "_ cento duzentos trezentos quatrocentos quinhentos seiscentos setecentos oitocentos novecentos"
+).split()
+
+
+def _below_thousand(n: int) -> str:
+    """1..999 as written in Portuguese: 'cento e vinte e três', 'cem', 'quarenta'."""
+    if n == 100:
+        return "cem"
+    hundreds, rest = divmod(n, 100)
+    parts = [_HUNDREDS[hundreds]] if hundreds else []
+    if rest:
+        if rest < 20:
+            parts.append(_UNITS[rest])
+        else:
+            tens, units = divmod(rest, 10)
+            parts.append(_TENS[tens] + (f" e {_UNITS[units]}" if units else ""))
+    return " e ".join(parts)
+
+
+def spell(n: int) -> str:
+    """1..999.999 in words; 'e' after 'mil' only before a round hundred or less than 100."""
+    thousands, rest = divmod(n, 1000)
+    head = "" if not thousands else "mil" if thousands == 1 else f"{_below_thousand(thousands)} mil"
+    if not rest:
+        return head
+    if not head:
+        return _below_thousand(rest)
+    joiner = " e " if rest < 100 or rest % 100 == 0 else " "
+    return head + joiner + _below_thousand(rest)
+
+
+def test_the_speller_writes_as_people_do():
+    assert spell(123456) == "cento e vinte e três mil quatrocentos e cinquenta e seis"
+    assert spell(1200) == "mil e duzentos"
+    assert spell(2500) == "dois mil e quinhentos"
+
+
+@given(st.integers(1, 999_999))
+def test_amounts_in_words_read_back(n):
+    assert parse_amount(f"recebi {spell(n)} reais") == Decimal(n)
