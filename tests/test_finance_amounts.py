@@ -67,6 +67,23 @@ def test_identifiers_dates_times_and_counts_are_never_amounts(text):
     assert find_amounts(text) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("paguei os 500 reais do aluguel", "500"),
+        ("paguei o boleto 150", "150"),
+        ("agência 1234 conta 56789-0, paguei 80", "80"),
+        ("nota fiscal 3321 de 45,90", "45.90"),
+    ],
+)
+def test_words_near_identifiers_do_not_hide_money(text, expected):
+    assert parse_amount(text) == Decimal(expected)
+
+
+def test_a_phone_after_no_is_not_split_into_amounts():
+    assert find_amounts("me liga no 11 99999 9999") == []
+
+
 def test_the_amount_is_found_beside_a_cpf():
     assert parse_amount("meu CPF é 123.456.789-09, registra despesa de R$ 80") == Decimal(80)
 
@@ -147,7 +164,9 @@ phones = st.builds(
     mobile,
     st.integers(0, 6),
 )
-prefixes = st.sampled_from(["meu CPF é", "cpf", "telefone", "me liga no", "contato:", ""])
+prefixes = st.sampled_from(
+    ["meu CPF é", "cpf", "telefone", "me liga no", "contato:", "", "nº", "dia", "pedido"]
+)
 suffixes = st.sampled_from(["", ", obrigado", " e registra uma despesa", "."])
 
 
