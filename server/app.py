@@ -30,6 +30,7 @@ from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_sess
 from server.business_routes import BUSINESS_ROUTES
 from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
+from server.dashboard import DASHBOARD_ROUTES, dashboard_template
 from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
@@ -58,6 +59,7 @@ def create_app(
     gatekeeper = Gatekeeper(settings.api_key, settings.admin_token)
     page_template()  # read once, here, not on the event loop
     admin_template()
+    dashboard_template()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -175,6 +177,7 @@ def create_app(
             *WHATSAPP_ROUTES,
             *ADMIN_ROUTES,
             *ALERT_ROUTES,
+            *DASHBOARD_ROUTES,
             *ADMIN_PAGE_ROUTES,
         ],
         guards=[guard],

@@ -85,8 +85,8 @@ def describe(rule: AlertRule, value: Decimal, fallback_agent: str) -> str:
     scope = f" do agente {rule.agent}" if rule.agent else ""
     if rule.kind == "latency_p95":
         return (
-            f"Latência p95{scope} de {_decimal(value, 1)} s {window} "
-            f"(limite: {_decimal(rule.threshold, 1)} s)."
+            f"Latência p95{scope} de {_decimal(value, 1 if value >= 1 else 2)} s {window} "
+            f"(limite: {_exact(rule.threshold)} s)."
         )
     if rule.kind == "error_rate":
         return (
@@ -112,6 +112,12 @@ def describe(rule: AlertRule, value: Decimal, fallback_agent: str) -> str:
 
 def _decimal(value: Decimal, places: int) -> str:
     return f"{value:.{places}f}".replace(".", ",")
+
+
+def _exact(value: Decimal) -> str:
+    """As written in the YAML, without trailing zeros: 3 → "3", 0.40 → "0,4"."""
+    text = f"{value.normalize():f}"
+    return text.replace(".", ",")
 
 
 def _percent(fraction: Decimal) -> str:
