@@ -29,6 +29,7 @@ from server.web import PAGE_HEADERS, STATIC_DIR
 # About this many points on the latency chart when the caller names no bucket.
 _POINTS = 48
 _AUTH = {
+    400: response_spec(ErrorBody, description="Invalid query parameter: `{code, message}`."),
     401: response_spec(ErrorBody, description="`unauthorized`: missing or wrong admin token."),
     404: response_spec(ErrorBody, description="`admin_disabled`: no ADMIN_TOKEN set."),
 }

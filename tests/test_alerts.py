@@ -196,3 +196,89 @@ async def test_one_worker_holds_the_evaluator_lease_until_it_lets_go(redis_url: 
     finally:
         await client.delete(key)
         await client.aclose()
+
+
+def turn_row(**changes: Any) -> TurnRow:
+    return slow_turn(100)._replace(**changes)
+
+
+KINDS = {
+    # kind: (rule, the turns written, a phrase of the Portuguese message)
+    "error_rate": (
+        AlertRule(id="erros", kind="error_rate", threshold=Decimal("0.02"), min_turns=4),
+        [turn_row(), turn_row(), turn_row(), turn_row(error_code="provider_error")],
+        "Taxa de erro de 25,0 % nos últimos 5 min (limite: 2,0 %)",
+    ),
+    "fallback_share": (
+        AlertRule(id="reserva", kind="fallback_share", threshold=Decimal("0.5"), window_s=3600),
+        [turn_row(), turn_row(), *[turn_row(route_layer="fallback")] * 3],
+        "60,0 % das mensagens foram para o agente reserva (max)",
+    ),
+    "daily_cost": (
+        AlertRule(id="custo_lia", kind="daily_cost", threshold=Decimal("1.50"), agent="lia"),
+        [turn_row(cost_brl_micros=10**7), turn_row(agent_id="lia", cost_brl_micros=1_600_000)],
+        "Custo de hoje do agente lia em R$ 1,60, acima do orçamento de R$ 1,50",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+async def test_each_kind_of_rule_fires_on_its_own_figure(
+    kind: str, tmp_path: Path, sink: WebhookSink
+) -> None:
+    rule, rows, phrase = KINDS[kind]
+    async with open_stores(store_settings(None, tmp_path)) as stores:
+        log = TurnLog(stores.db)
+        for row in rows[:-1]:
+            log.record(row)
+        await log.flush()
+        evaluator = AlertEvaluator(Alerts(rules=[rule]), stores.db, LocalLease(), None, "max")
+        await evaluator.evaluate(utcnow())
+        assert await evaluator.store.active() == {}  # one turn short of the threshold
+        log.record(rows[-1])
+        await log.flush()
+        await evaluator.evaluate(utcnow())
+        alert = (await evaluator.store.active())[rule.id]
+        await evaluator.aclose()
+    assert phrase in alert.message and alert.notice == "off"
+
+
+async def test_trace_runs_lost_in_the_window_fire_the_trace_rule(tmp_path: Path) -> None:
+    from core.trace_health import record_export_problem
+
+    rule = AlertRule(id="traces", kind="trace_export", threshold=Decimal(0), window_s=60)
+    async with open_stores(store_settings(None, tmp_path)) as stores:
+        evaluator = AlertEvaluator(Alerts(rules=[rule]), stores.db, LocalLease(), None, "max")
+        await evaluator.evaluate(utcnow())
+        assert await evaluator.store.active() == {}
+        record_export_problem("failed", runs=3)
+        evaluator.traces.sample()
+        await evaluator.evaluate(utcnow())
+        alert = (await evaluator.store.active())["traces"]
+        await evaluator.aclose()
+    assert alert.value == 3 and "3 registros de rastreamento" in alert.message
+
+
+async def test_a_refused_notice_is_sent_again_on_the_next_round(
+    tmp_path: Path, sink: WebhookSink
+) -> None:
+    rule = AlertRule(id="lenta2", kind="latency_p95", threshold=Decimal(1), window_s=60)
+    before = len(sink.received)
+    async with open_stores(store_settings(None, tmp_path)) as stores:
+        log = TurnLog(stores.db)
+        log.record(slow_turn(5000))
+        await log.flush()
+        notifier = WebhookNotifier(sink.url, 5)
+        evaluator = AlertEvaluator(Alerts(rules=[rule]), stores.db, LocalLease(), notifier, "max")
+        sink.status = 503
+        try:
+            await evaluator.evaluate(utcnow())
+            assert (await evaluator.store.active())["lenta2"].notice == "failed"
+        finally:
+            sink.status = 200
+        await evaluator.evaluate(utcnow())
+        alert = (await evaluator.store.active())["lenta2"]
+        await evaluator.evaluate(utcnow())
+        await evaluator.aclose()
+    assert (alert.notice, alert.notice_attempts) == ("sent", 2)
+    assert len(sink.received) == before + 1

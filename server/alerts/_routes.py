@@ -15,6 +15,7 @@ from server.alerts._evaluator import AlertEvaluator
 from server.schemas import ErrorBody, response_spec
 
 _AUTH = {
+    400: response_spec(ErrorBody, description="Invalid query parameter: `{code, message}`."),
     401: response_spec(ErrorBody, description="`unauthorized`: missing or wrong admin token."),
     404: response_spec(ErrorBody, description="`admin_disabled`: no ADMIN_TOKEN set."),
 }
