@@ -22,6 +22,7 @@ from checkpointing.redis_guard import GuardedRedis
 from checkpointing.sql import utcnow
 from checkpointing.stores import connect_redis
 from checkpointing.turn_log import TurnLog, TurnRow
+from core.settings import Settings
 from fakes.webhook_sink import WebhookSink, run_webhook_sink
 from graphs.schema import AlertRule, Alerts
 from server.alerts import AlertEvaluator
@@ -282,3 +283,22 @@ async def test_a_refused_notice_is_sent_again_on_the_next_round(
         await evaluator.aclose()
     assert (alert.notice, alert.notice_attempts) == ("sent", 2)
     assert len(sink.received) == before + 1
+
+
+async def test_two_workers_on_one_redis_run_one_evaluator(
+    postgres_url: str, redis_url: str, tmp_path: Path, online_env: dict[str, str]
+) -> None:
+    """Two apps (as `--workers 2` runs them) on the same Postgres and Redis: only the lease
+    holder evaluates."""
+    settings = Settings(
+        config_path=fast_alerts_squad(tmp_path),
+        database_url=postgres_url,
+        data_dir=tmp_path,
+        redis_url=redis_url,
+        redis_prefix=f"esquadra-test:{uuid.uuid4().hex}:",
+    )
+    apps = [create_app(settings, environ=online_env) for _ in range(2)]
+    async with AsyncTestClient(app=apps[0]) as first, AsyncTestClient(app=apps[1]) as second:
+        await asyncio.sleep(10 * INTERVAL_S)
+        rounds = sorted(c.app.state.alerts.rounds for c in (first, second))
+    assert rounds[0] == 0 and rounds[1] >= 5
