@@ -296,6 +296,42 @@ LEDGER_MIGRATION = Migration(
 )
 MIGRATIONS = (*MIGRATIONS, LEDGER_MIGRATION)
 
+# [S7] alerts (checkpointing/alerts.py): one row per time a rule fired, until it resolves. At
+# most one open row per rule (the partial unique index): the worker whose INSERT made the row
+# is the one that notifies, so a notice goes out once even if two evaluators ever overlap.
+# Values as decimal text (exact on both dialects; never summed in SQL).
+_ALERTS = """CREATE TABLE alerts (
+    id {id} PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    fired_at {ts} NOT NULL,
+    resolved_at {ts},
+    value TEXT NOT NULL,
+    last_value TEXT NOT NULL,
+    threshold TEXT NOT NULL,
+    message TEXT NOT NULL,
+    notice TEXT NOT NULL,
+    notice_attempts INTEGER NOT NULL DEFAULT 0,
+    notified_at {ts}
+)"""
+_ALERTS_INDEXES = (
+    "CREATE UNIQUE INDEX alerts_one_open ON alerts (rule_id) WHERE resolved_at IS NULL",
+    "CREATE INDEX alerts_fired_at_idx ON alerts (fired_at)",
+)
+ALERTS_MIGRATION = Migration(
+    8,
+    "alerts: fired and resolved alerts (value, threshold, notice)",
+    postgres=(_ALERTS.format(id="BIGSERIAL", **_PG), *_ALERTS_INDEXES),
+    sqlite=(
+        _ALERTS.format(id="INTEGER", **_LITE).replace(
+            "INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT", 1
+        ),
+        *_ALERTS_INDEXES,
+    ),
+)
+# 7 is the cost ledger ([S7], obs-b): it goes before this one; 9 (below) after.
+MIGRATIONS = (*MIGRATIONS, ALERTS_MIGRATION)
+
 # What Leo needs to know about the owner's business (regime, state, employees) for the month's
 # due dates, and one row per reminder sent: its primary key is what makes a reminder go out
 # once per obligation and period, whichever worker got there first.

@@ -16,8 +16,18 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["BUSINESS_TZ", "STATES", "CalendarError", "Holiday", "Obligation", "business_days"]
-__all__ += ["holidays_between", "is_business_day", "local_today", "obligations"]
+__all__ = [
+    "BUSINESS_TZ",
+    "STATES",
+    "CalendarError",
+    "Holiday",
+    "Obligation",
+    "business_days",
+    "holidays_between",
+    "is_business_day",
+    "local_today",
+    "obligations",
+]
 
 BUSINESS_TZ = ZoneInfo("America/Sao_Paulo")  # "hoje" and months are Brazilian time
 STATES = frozenset(code for code in holidays.Brazil.subdivisions if len(code) == 2)

@@ -19,8 +19,18 @@ from qrcode.constants import ERROR_CORRECT_M
 
 from finance.documents import is_valid_cnpj, is_valid_cpf
 
-__all__ = ["BrCode", "PixError", "PixKey", "brcode", "classify_key", "crc16", "parse_fields"]
-__all__ += ["crc_is_valid", "plain_text", "qr_png_base64"]
+__all__ = [
+    "BrCode",
+    "PixError",
+    "PixKey",
+    "brcode",
+    "classify_key",
+    "crc16",
+    "crc_is_valid",
+    "parse_fields",
+    "plain_text",
+    "qr_png_base64",
+]
 
 GUI = "br.gov.bcb.pix"
 NAME_MAX = 25  # field 59, Merchant Name

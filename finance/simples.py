@@ -13,8 +13,17 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Literal
 
-__all__ = ["ANNEXES", "LIMIT", "MEI_TABLE", "Bracket", "DasResult", "MeiDas", "SimplesError"]
-__all__ += ["mei_das", "simples_das"]
+__all__ = [
+    "ANNEXES",
+    "LIMIT",
+    "MEI_TABLE",
+    "Bracket",
+    "DasResult",
+    "MeiDas",
+    "SimplesError",
+    "mei_das",
+    "simples_das",
+]
 
 Annex = Literal["I", "II", "III", "IV", "V"]
 MeiActivity = Literal["comercio_industria", "servicos", "comercio_servicos"]

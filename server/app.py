@@ -25,10 +25,12 @@ from graphs.live import open_live_squad
 from graphs.loader import load_spec
 from server.admin_page import ADMIN_PAGE_ROUTES, admin_template
 from server.admin_routes import ADMIN_ROUTES
+from server.alerts import ALERT_ROUTES, open_evaluator
 from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
 from server.business_routes import BUSINESS_ROUTES
 from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
+from server.dashboard import DASHBOARD_ROUTES, dashboard_template
 from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
@@ -59,6 +61,7 @@ def create_app(
     gatekeeper = Gatekeeper(settings.api_key, settings.admin_token)
     page_template()  # read once, here, not on the event loop
     admin_template()
+    dashboard_template()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -88,6 +91,14 @@ def create_app(
             live = await open_live_squad(squad, stores.db, bus)
             turn_log = TurnLog(stores.db)
             turn_log.start()
+            alerts = open_evaluator(
+                spec.alerts,
+                stores,
+                settings.environ,
+                settings.redis_prefix,
+                spec.defaults.fallback_agent,
+            )
+            alerts.start()
             identity.on_merge(memory.merge_user)  # linking two users moves facts too
             hooks = TurnHooks(
                 identity=identity,
@@ -116,6 +127,7 @@ def create_app(
                 memory=memory,
                 chat=chat,
                 turn_log=turn_log,
+                alerts=alerts,
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
@@ -147,6 +159,7 @@ def create_app(
             finally:
                 await app.state.chat.aclose()  # turns still saving, before their stores close
                 await turn_log.aclose()  # their rows, written before the database closes
+                await alerts.aclose()
                 await live.aclose()
                 await gate.aclose()
                 if recorder.pruner is not None:
@@ -169,6 +182,8 @@ def create_app(
             *WEB_ROUTES,
             *WHATSAPP_ROUTES,
             *ADMIN_ROUTES,
+            *ALERT_ROUTES,
+            *DASHBOARD_ROUTES,
             *ADMIN_PAGE_ROUTES,
         ],
         guards=[guard],

@@ -79,7 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="talk to the squad in this terminal")
     chat.add_argument("--config")
     chat.add_argument("--thread", help="continue this thread id")
-    chat.add_argument("--user", help="user id")
+    chat.add_argument(
+        "--user",
+        default="local",
+        help="user id (default: local — the owner at this terminal; their cash book, profile "
+        "and memory are kept under it)",
+    )
     chat.set_defaults(run=_chat)
 
     check = commands.add_parser("check", help="validate a squad YAML file")

@@ -67,6 +67,23 @@ def test_identifiers_dates_times_and_counts_are_never_amounts(text):
     assert find_amounts(text) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("paguei os 500 reais do aluguel", "500"),
+        ("paguei o boleto 150", "150"),
+        ("agência 1234 conta 56789-0, paguei 80", "80"),
+        ("nota fiscal 3321 de 45,90", "45.90"),
+    ],
+)
+def test_words_near_identifiers_do_not_hide_money(text, expected):
+    assert parse_amount(text) == Decimal(expected)
+
+
+def test_a_phone_after_no_is_not_split_into_amounts():
+    assert find_amounts("me liga no 11 99999 9999") == []
+
+
 def test_the_amount_is_found_beside_a_cpf():
     assert parse_amount("meu CPF é 123.456.789-09, registra despesa de R$ 80") == Decimal(80)
 
@@ -147,7 +164,9 @@ phones = st.builds(
     mobile,
     st.integers(0, 6),
 )
-prefixes = st.sampled_from(["meu CPF é", "cpf", "telefone", "me liga no", "contato:", ""])
+prefixes = st.sampled_from(
+    ["meu CPF é", "cpf", "telefone", "me liga no", "contato:", "", "nº", "dia", "pedido"]
+)
 suffixes = st.sampled_from(["", ", obrigado", " e registra uma despesa", "."])
 
 
@@ -160,3 +179,52 @@ def test_a_cpf_or_phone_in_a_sentence_is_never_an_amount(prefix, identifier, suf
 def test_the_real_amount_survives_next_to_an_identifier(identifier, value):
     text = f"cliente {identifier} pagou {format_brl(value)}"
     assert [m.value for m in find_amounts(text)] == [value]
+
+
+# Property-based: amounts written out in words read back as their value.
+_UNITS = (
+    "zero um dois três quatro cinco seis sete oito nove dez onze doze treze quatorze quinze "
+    "dezesseis dezessete dezoito dezenove"
+).split()
+_TENS = "_ _ vinte trinta quarenta cinquenta sessenta setenta oitenta noventa".split()
+_HUNDREDS = (
+    "_ cento duzentos trezentos quatrocentos quinhentos seiscentos setecentos oitocentos novecentos"
+).split()
+
+
+def _below_thousand(n: int) -> str:
+    """1..999 as written in Portuguese: 'cento e vinte e três', 'cem', 'quarenta'."""
+    if n == 100:
+        return "cem"
+    hundreds, rest = divmod(n, 100)
+    parts = [_HUNDREDS[hundreds]] if hundreds else []
+    if rest:
+        if rest < 20:
+            parts.append(_UNITS[rest])
+        else:
+            tens, units = divmod(rest, 10)
+            parts.append(_TENS[tens] + (f" e {_UNITS[units]}" if units else ""))
+    return " e ".join(parts)
+
+
+def spell(n: int) -> str:
+    """1..999.999 in words; 'e' after 'mil' only before a round hundred or less than 100."""
+    thousands, rest = divmod(n, 1000)
+    head = "" if not thousands else "mil" if thousands == 1 else f"{_below_thousand(thousands)} mil"
+    if not rest:
+        return head
+    if not head:
+        return _below_thousand(rest)
+    joiner = " e " if rest < 100 or rest % 100 == 0 else " "
+    return head + joiner + _below_thousand(rest)
+
+
+def test_the_speller_writes_as_people_do():
+    assert spell(123456) == "cento e vinte e três mil quatrocentos e cinquenta e seis"
+    assert spell(1200) == "mil e duzentos"
+    assert spell(2500) == "dois mil e quinhentos"
+
+
+@given(st.integers(1, 999_999))
+def test_amounts_in_words_read_back(n):
+    assert parse_amount(f"recebi {spell(n)} reais") == Decimal(n)

@@ -341,3 +341,79 @@ def test_a_cpf_is_not_a_money_argument():
 
     with pytest.raises(ValidationError):
         TypeAdapter(MoneyArg).validate_python("123.456.789-09")
+
+
+# Property-based: whatever JSON arrives, a finance tool answers or names a field — never a 500.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "R$ 1.500,00",
+            "dois mil",
+            "I",
+            "V",
+            "III",
+            "2026-11",
+            "2026-12-01",
+            "01/12/2026",
+            "PE",
+            "52998224725",
+            "12.ABC.345/01DE-35",
+            "+5511999998888",
+            "a@b.co",
+            "***",
+            "mei",
+            "1e999",
+        ]
+    ),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@pytest.mark.parametrize("name", FINANCE)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+async def test_any_json_arguments_give_a_result_or_a_field_error(name, data):
+    spec = TOOLS[name]
+    fields = [f.alias or key for key, f in spec.args.model_fields.items()]
+    raw = data.draw(st.dictionaries(st.sampled_from([*fields, "extra"]), _json_values))
+    try:
+        result = await call(name, raw)
+    except ToolArgsError as error:
+        assert error.errors and all(e["field"] and e["message"] for e in error.errors)
+    else:
+        assert isinstance(result, dict)
+
+
+_VALID = {
+    "simples_das": {"annex": "V", "rbt12": 1000000, "month_revenue": 80000, "payroll12": 1},
+    "mei_das": {"activity": "servicos", "year": 2026},
+    "pix_brcode": {"key": "52998224725", "name": "Padaria", "city": "Recife", "amount": 10},
+    "validate_document": {"number": "52998224725"},
+    "business_calendar": {"from": "2026-12-01", "to": "2026-12-31", "state": "PE"},
+    "obligations": {"month": "2026-12", "regime": "mei", "employees": True},
+}
+
+
+@pytest.mark.parametrize("name", FINANCE)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+async def test_one_bad_field_in_valid_arguments_is_accepted_or_a_field_error(name, data):
+    """The error may name the field or the one it depends on (months_active → revenue_so_far;
+    an early `from` makes the range too long at `to`), but always a field of the tool."""
+    spec = TOOLS[name]
+    fields = [f.alias or key for key, f in spec.args.model_fields.items() if key != "user_id"]
+    field = data.draw(st.sampled_from(fields))
+    raw = {**_VALID[name], field: data.draw(_json_values)}
+    try:
+        await call(name, raw)
+    except ToolArgsError as error:
+        assert error.errors and {e["field"] for e in error.errors} <= {*fields, "args"}
