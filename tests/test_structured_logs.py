@@ -9,6 +9,7 @@ import re
 import signal
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,19 @@ async def test_an_error_response_carries_the_request_id_header(offline_client: A
 
 
 @pytest.fixture(scope="module")
-def two_workers(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """`esquadra serve --workers 2 --log-level info` on Postgres and Redis, output to a file."""
+def receiver() -> Iterator[Any]:
+    from fakes.langsmith_receiver import run_langsmith_receiver
+
+    with run_langsmith_receiver() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def two_workers(
+    postgres_url: str, receiver: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, Path]]:
+    """`esquadra serve --workers 2 --log-level info` on Postgres and Redis, output to a file,
+    tracing to the local LangSmith receiver; the messages of `_send_personal_messages` sent."""
     from conftest import require_service
 
     require_service("Redis", "127.0.0.1", 6379)
@@ -114,10 +126,14 @@ def two_workers(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "REDIS_URL": REDIS_TEST_URL,
         "ESQUADRA_REDIS_PREFIX": f"esquadra-test-{uuid.uuid4().hex[:8]}:",
         "ESQUADRA_OFFLINE": "1",
+        "LANGSMITH_TRACING": "true",
+        "LANGSMITH_ENDPOINT": receiver.url,
+        "ESQUADRA_TRACE_SALT": "test-trace-salt-0123456789",
     }
     server = ServerProcess(env, workers=2, log_level="info", output=output)
     with server:
         _wait_for_both_workers(output)
+        _send_personal_messages(server.url)
         yield server, output
 
 
@@ -162,9 +178,17 @@ def _send_personal_messages(url: str) -> None:
             client.get(f"/v1/users/{PHONE_DIGITS}")
 
 
+async def test_each_worker_sends_one_trace_per_turn(two_workers: Any, receiver: Any) -> None:
+    """Each worker opens its own LangSmith client (after the spawn) and traces its turns."""
+    await receiver.wait_for(lambda r: sum(1 for root in r.roots() if root.get("end_time")) == 6)
+    assert {root["name"] for root in receiver.roots()} == {"esquadra.turn"}
+    raw = receiver.raw().decode("utf-8", errors="replace")
+    for value in (CPF, CPF_DIGITS, PHONE, PHONE_DIGITS, "98765-4321"):
+        assert value not in raw, f"{value} reached LangSmith"
+
+
 def test_every_line_of_two_workers_is_json_without_personal_data(two_workers: Any) -> None:
     server, output = two_workers
-    _send_personal_messages(server.url)
     server.kill(signal.SIGTERM)  # the shutdown's lines too
     text = output.read_text(encoding="utf-8")
     lines = text.splitlines()
