@@ -118,3 +118,24 @@ def test_documents_email_and_cards_are_masked(text: str, expected: str) -> None:
 )
 def test_money_dates_and_ids_are_not_masked(text: str) -> None:
     assert mask_pii(text) == text
+
+
+def _cnpj_with_check_digits(base: str) -> str:
+    values = [ord(ch) - 48 for ch in base]
+    for position in (12, 13):
+        weights = list(range(position - 7, 1, -1)) + list(range(9, 1, -1))
+        rest = sum(v * w for v, w in zip(values, weights, strict=True)) % 11
+        values.append(0 if rest < 2 else 11 - rest)
+    return base + "".join(str(v) for v in values[12:])
+
+
+@given(
+    st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=12, max_size=12),
+    st.booleans(),
+    _PROSE,
+)
+def test_a_cnpj_numeric_or_alphanumeric_is_masked(base: str, formatted: bool, before: str) -> None:
+    c = _cnpj_with_check_digits(base)
+    written = f"{c[:2]}.{c[2:5]}.{c[5:8]}/{c[8:12]}-{c[12:]}" if formatted else c
+    masked = mask_pii(f"{before} {written} ok")
+    assert masked == f"{before} <cnpj> ok"
