@@ -37,6 +37,7 @@ class ProfileBody(BaseModel):
 
 
 _ERRORS = {
+    400: response_spec(ErrorBody, description="`invalid_id` or `invalid_json`."),
     404: response_spec(ErrorBody, description="`not_found`: no profile yet."),
     422: response_spec(ErrorBody, description="`invalid_arguments` with `errors`."),
 }
