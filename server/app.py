@@ -26,6 +26,7 @@ from server.admin_routes import ADMIN_ROUTES
 from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
 from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
+from server.cost_routes import COST_ROUTES
 from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
@@ -137,6 +138,7 @@ def create_app(
             *WEB_ROUTES,
             *WHATSAPP_ROUTES,
             *ADMIN_ROUTES,
+            *COST_ROUTES,
             *ADMIN_PAGE_ROUTES,
         ],
         guards=[guard],

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
-from graphs.schema import Prices
+from checkpointing.cost_ledger import CostRow
+from checkpointing.turn_log import TurnRow, to_micros
+from graphs.schema import Prices, SquadSpec
+from graphs.state import BUSINESS_TZ, ModelUsage
 
 _MILLION = Decimal(1_000_000)
 _PLACES = Decimal("0.000001")
@@ -19,3 +23,46 @@ def turn_cost(
         "usd": str(usd.quantize(_PLACES)),
         "brl": str((usd * usd_brl).quantize(_PLACES)),
     }
+
+
+def priced_calls(row: TurnRow, calls: Iterable[ModelUsage], spec: SquadSpec) -> list[CostRow]:
+    """A turn's model calls as cost ledger rows: the agent's reply when a model wrote one
+    (priced already in `row`, like the `done` event) and each other call (the llm routing
+    layer's), priced here with its own profile and charged to the agent the turn went to."""
+    day = row.at.astimezone(BUSINESS_TZ).date().isoformat()
+    who = (row.agent_id, row.thread_id, row.user_id, row.channel)
+    rows = []
+    if row.model_profile is not None and (row.input_tokens or row.output_tokens):
+        rows.append(
+            CostRow(
+                row.at,
+                day,
+                "agent",
+                *who,
+                row.model_profile,
+                row.input_tokens,
+                row.output_tokens,
+                row.cost_usd_micros,
+                row.cost_brl_micros,
+            )
+        )
+    for call in calls:
+        profile = spec.models.get(call["profile"])
+        if profile is None:  # the loader checks every layer's profile; never on a valid squad
+            continue
+        tokens_in, tokens_out = call["input_tokens"], call["output_tokens"]
+        cost = turn_cost(profile.price_per_1m_tokens, spec.defaults.usd_brl, tokens_in, tokens_out)
+        rows.append(
+            CostRow(
+                row.at,
+                day,
+                call["kind"],
+                *who,
+                call["profile"],
+                tokens_in,
+                tokens_out,
+                to_micros(cost["usd"]),
+                to_micros(cost["brl"]),
+            )
+        )
+    return rows
