@@ -145,6 +145,12 @@ class Settings(BaseModel):
         alias="GRAPH_API_BASE_URL",
         description="where WhatsApp replies are sent (`/{version}/{phone number id}/messages`)",
     )
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        alias="PROMETHEUS_MULTIPROC_DIR",
+        description="where the workers of one run keep their metrics (read by prometheus_client "
+        "too); unset: `serve --workers N` makes one for the run and removes it at the end",
+    )
     # The model profiles name their variables in the YAML (`api_key_env`, …), so the process
     # environment is kept as read here and handed to the squad builder; never printed.
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

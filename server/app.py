@@ -30,6 +30,7 @@ from server.cost_routes import COST_ROUTES
 from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
+from server.metrics import METRICS_ROUTES, Metrics
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import session_hooks
 from server.turn_hooks import TurnHooks
@@ -51,6 +52,7 @@ def create_app(
         settings = settings.model_copy(update={"environ": dict(environ)})
 
     gatekeeper = Gatekeeper(settings.api_key, settings.admin_token)
+    metrics = Metrics(settings.prometheus_multiproc_dir)
     page_template()  # read once, here, not on the event loop
     admin_template()
 
@@ -70,6 +72,7 @@ def create_app(
         loaded = load_spec(settings.config_path)
         squad = await asyncio.to_thread(build_squad_for, loaded, settings)
         spec = loaded.spec
+        metrics.agents = frozenset(agent.id for agent in spec.agents)
         async with (
             open_stores(settings) as stores,
             open_memory(stores, enabled=spec.memory.enabled) as memory,
@@ -90,7 +93,10 @@ def create_app(
                 memory=memory,
                 pending=PendingTurns(stores.db),
                 turns=turn_log,
+                metrics=metrics,
             )
+            metrics.watch_redis(stores.redis)
+            metrics.start()
             chat = ChatService(squad, graph, hooks=hooks, live=live)
             app.state.update(
                 settings=settings,
@@ -101,6 +107,7 @@ def create_app(
                 memory=memory,
                 chat=chat,
                 turn_log=turn_log,
+                metrics=metrics,
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
@@ -125,6 +132,7 @@ def create_app(
                 if recorder.pruner is not None:
                     await recorder.pruner.aclose()
                 await squad.aclose()
+                await metrics.aclose()
 
     return Litestar(
         route_handlers=[
@@ -140,7 +148,9 @@ def create_app(
             *ADMIN_ROUTES,
             *COST_ROUTES,
             *ADMIN_PAGE_ROUTES,
+            *METRICS_ROUTES,
         ],
+        middleware=[metrics.middleware],
         guards=[guard],
         cors_config=_cors(settings),
         lifespan=[lifespan],
