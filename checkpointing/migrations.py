@@ -332,6 +332,36 @@ COST_LEDGER_MIGRATION = Migration(
 )
 MIGRATIONS = (*MIGRATIONS, COST_LEDGER_MIGRATION)
 
+# What Leo needs to know about the owner's business (regime, state, employees) for the month's
+# due dates, and one row per reminder sent: its primary key is what makes a reminder go out
+# once per obligation and period, whichever worker got there first.
+_BUSINESS_PROFILES = """CREATE TABLE business_profiles (
+    user_id TEXT PRIMARY KEY,
+    segment TEXT,
+    regime TEXT NOT NULL CHECK (regime IN ('mei', 'simples')),
+    state TEXT,
+    employees BOOLEAN NOT NULL,
+    reminders BOOLEAN NOT NULL,
+    updated_at {ts} NOT NULL
+)"""
+_OBLIGATION_REMINDERS = """CREATE TABLE obligation_reminders (
+    user_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    period TEXT NOT NULL,
+    due_date TEXT NOT NULL,
+    channel TEXT,
+    outcome TEXT NOT NULL,
+    sent_at {ts} NOT NULL,
+    PRIMARY KEY (user_id, code, period)
+)"""
+BUSINESS_MIGRATION = Migration(
+    9,
+    "business_profiles and obligation_reminders: the owner's regime, and reminders sent once",
+    postgres=(_BUSINESS_PROFILES.format(**_PG), _OBLIGATION_REMINDERS.format(**_PG)),
+    sqlite=(_BUSINESS_PROFILES.format(**_LITE), _OBLIGATION_REMINDERS.format(**_LITE)),
+)
+MIGRATIONS = (*MIGRATIONS, BUSINESS_MIGRATION)
+
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

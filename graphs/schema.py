@@ -310,6 +310,12 @@ class WhatsAppChannel(Strict):
     api_version: str = Field(
         default="v21.0", pattern=r"^v\d+\.\d+$", description="Graph API version in reply URLs."
     )
+    reminder_template: ReplyTemplate | None = Field(
+        default=None,
+        description="Due-date reminders outside the 24-hour window: an approved template whose "
+        "body takes two parameters, the obligation and its due date (30/11/2026); none: such "
+        "reminders are recorded as `window_closed` and not sent.",
+    )
     reply_template: ReplyTemplate | None = Field(
         default=None,
         description="Sent when the user's last message is older than 24 h; none: such replies "
@@ -354,6 +360,17 @@ class WhatsAppChannel(Strict):
         ge=0,
         le=60,
         description="On shutdown, replies still running after this are left for the next start.",
+    )
+
+
+class Reminders(Strict):
+    """Leo's due-date reminders (DAS, FGTS, 13º…) for owners whose business profile asks for
+    them, sent on WhatsApp once per obligation and period."""
+
+    enabled: bool = True
+    days_before: int = Field(default=3, ge=0, le=30, description="Days ahead of the due date.")
+    interval_s: float = Field(
+        default=3600, ge=1, le=86_400, description="How often the server looks for reminders due."
     )
 
 
@@ -420,6 +437,7 @@ class SquadSpec(Strict):
     memory: Memory = Memory()
     channels: Channels = Channels()
     workflows: list[Workflow] = Field(default_factory=list)
+    reminders: Reminders = Reminders()
 
     def active_agents(self) -> list[Agent]:
         """Agents that take traffic, in YAML order."""

@@ -127,6 +127,7 @@ class SquadContext:
     # The stores tools write to (`checkpointing.ledger.LedgerStore`); None: no store open
     # (Studio, tests of the graph alone), and tools that need one say so.
     ledger: SkipJsonSchema[Any] = None
+    profiles: SkipJsonSchema[Any] = None  # `checkpointing.business.BusinessProfiles`
     # Filled by the nodes as the turn runs (`TurnMeter`); None: nobody reads it (Studio, tests).
     meter: SkipJsonSchema[TurnMeter | None] = None
 

@@ -12,6 +12,8 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from checkpointing import open_stores
+from checkpointing.business import BusinessProfiles, ReminderLog
+from checkpointing.ledger import LedgerStore
 from checkpointing.memory_pipeline import open_memory
 from checkpointing.pending import PendingTurns
 from checkpointing.revision_bus import RevisionBus
@@ -24,6 +26,7 @@ from graphs.loader import load_spec
 from server.admin_page import ADMIN_PAGE_ROUTES, admin_template
 from server.admin_routes import ADMIN_ROUTES
 from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
+from server.business_routes import BUSINESS_ROUTES
 from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
 from server.cost_routes import COST_ROUTES
@@ -31,8 +34,10 @@ from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
 from server.metrics import METRICS_ROUTES, Metrics
+from server.reminders import ReminderScheduler, open_reminders
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import session_hooks
+from server.tool_routes import TOOL_ROUTES
 from server.turn_hooks import TurnHooks
 from server.user_routes import USER_ROUTES
 from server.web import WEB_ROUTES, page_template
@@ -97,7 +102,14 @@ def create_app(
             )
             metrics.watch_redis(stores.redis)
             metrics.start()
-            chat = ChatService(squad, graph, hooks=hooks, live=live)
+            chat = ChatService(
+                squad,
+                graph,
+                hooks=hooks,
+                live=live,
+                ledger=LedgerStore(stores.db),
+                profiles=BusinessProfiles(stores.db),
+            )
             app.state.update(
                 settings=settings,
                 gatekeeper=gatekeeper,
@@ -119,10 +131,22 @@ def create_app(
             )
             try:
                 # Closed first: its replies still running are given back before turns stop.
-                async with open_whatsapp(
-                    settings, spec.channels.whatsapp, stores.db, chat, identity
-                ) as whatsapp:
+                async with (
+                    open_whatsapp(
+                        settings, spec.channels.whatsapp, stores.db, chat, identity
+                    ) as whatsapp,
+                    open_reminders(
+                        ReminderScheduler(
+                            spec.reminders,
+                            BusinessProfiles(stores.db),
+                            ReminderLog(stores.db),
+                            identity.store,
+                            whatsapp.notify if whatsapp is not None else None,
+                        )
+                    ) as reminders,
+                ):
                     app.state.whatsapp = whatsapp
+                    app.state.reminders = reminders
                     yield
             finally:
                 await app.state.chat.aclose()  # turns still saving, before their stores close
@@ -143,6 +167,8 @@ def create_app(
             readyz,
             *USER_ROUTES,
             *MEMORY_ROUTES,
+            *TOOL_ROUTES,
+            *BUSINESS_ROUTES,
             *WEB_ROUTES,
             *WHATSAPP_ROUTES,
             *ADMIN_ROUTES,

@@ -37,6 +37,10 @@ CUT_REPLY_NOTE = (
     "(Minha resposta a esta mensagem foi interrompida. Respondo agora, junto com a próxima.)"
 )
 
+# The key LangGraph's `updates` stream gives an interrupt under (its documented output; the
+# constant itself is private since LangGraph 1.0).
+INTERRUPT = "__interrupt__"
+
 INTERNAL_ERROR = {
     "code": "internal_error",
     "message": "Algo deu errado do nosso lado. Sua mensagem ficou salva; tente de novo.",
@@ -67,11 +71,17 @@ class ChatService:
         graph: CompiledStateGraph,
         hooks: TurnHooks | None = None,
         live: LiveSquad | None = None,
+        ledger: Any = None,
+        profiles: Any = None,
     ) -> None:
         self.squad = squad
         self.graph = graph
         self.hooks = hooks or TurnHooks()
         self.live = live  # the registry's snapshot holder; None: the YAML as compiled
+        # The stores tools write to (`checkpointing.ledger.LedgerStore`), handed to each run's
+        # context; None: tools that need one say so in their reply.
+        self.ledger = ledger
+        self.profiles = profiles  # `checkpointing.business.BusinessProfiles`, for the tools
         self._running: set[asyncio.Task[None]] = set()
 
     def live_active(self) -> frozenset[str] | None:
@@ -277,8 +287,11 @@ class ChatService:
             context=SquadContext(
                 user_id=turn.user_id,
                 channel=turn.channel,
+                thread_id=turn.thread_id,
                 facts=tuple(facts),
                 live=live,
+                ledger=self.ledger,
+                profiles=self.profiles,
                 meter=meter,
             ),
             stream_mode=["custom", "updates"],
@@ -288,6 +301,7 @@ class ChatService:
         # keeps its tokens so the partial reply can be saved.
         partial: list[str] | None = None
         agent: str | None = None
+        waiting: dict[str, Any] | None = None  # a workflow's question held by an interrupt
         if self.squad.loaded.spec.sessions.gate.channel(turn.channel).policy == "interrupt":
             run, partial = until_set(run, admission.interrupted), []
         try:
@@ -303,6 +317,9 @@ class ChatService:
                         agent = chunk["agent"]
                     yield kind, chunk
                 else:
+                    if INTERRUPT in chunk:  # the run stopped at a question (sim/não)
+                        waiting = chunk[INTERRUPT][0].value
+                        continue
                     for update in chunk.values():
                         if isinstance(update, dict) and update.get("turn"):
                             result = update["turn"]
@@ -344,6 +361,8 @@ class ChatService:
                 "cost": self._cost(result["agent"], usage, live),
                 "latency_ms": _ms_since(started),
                 "ttft_ms": ttft_ms,
+                # What the thread waits for (the next message answers it), or None.
+                "pending_action": waiting,
             },
         )
 

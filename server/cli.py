@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # `esquadra eval-routing … | head` should end quietly, not with a BrokenPipeError: these
 # commands only print, so they take SIGPIPE's default action (exit). `serve`, `worker` and
 # `chat` never do: a client hanging up mid-stream would kill the server silently (exit -13).
-_PRINTING_COMMANDS = frozenset({"check", "graph", "eval-routing", "fit-routing", "export"})
+_PRINTING_COMMANDS = frozenset({"check", "graph", "eval-routing", "fit-routing", "export", "tool"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +122,10 @@ def _parser() -> argparse.ArgumentParser:
     graph = commands.add_parser("graph", help="print the compiled squad graph as mermaid")
     graph.add_argument("--config")
     graph.set_defaults(run=_graph)
+
+    from server.tool_cli import add_tool_parser
+
+    add_tool_parser(commands)
     return parser
 
 
