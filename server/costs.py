@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 
 from checkpointing.cost_ledger import CostRow
@@ -28,15 +29,14 @@ def turn_cost(
 def priced_calls(row: TurnRow, calls: Iterable[ModelUsage], spec: SquadSpec) -> list[CostRow]:
     """A turn's model calls as cost ledger rows: the agent's reply when a model wrote one
     (priced already in `row`, like the `done` event) and each other call (the llm routing
-    layer's), priced here with its own profile and charged to the agent the turn went to."""
-    day = row.at.astimezone(BUSINESS_TZ).date().isoformat()
+    layer's), priced with its own profile and charged to the agent the turn went to."""
     who = (row.agent_id, row.thread_id, row.user_id, row.channel)
     rows = []
     if row.model_profile is not None and (row.input_tokens or row.output_tokens):
         rows.append(
             CostRow(
                 row.at,
-                day,
+                _day(row.at),
                 "agent",
                 *who,
                 row.model_profile,
@@ -46,6 +46,18 @@ def priced_calls(row: TurnRow, calls: Iterable[ModelUsage], spec: SquadSpec) -> 
                 row.cost_brl_micros,
             )
         )
+    return rows + priced_routing(row.at, who, calls, spec)
+
+
+def priced_routing(
+    at: datetime,
+    who: tuple[str | None, str | None, str | None, str],
+    calls: Iterable[ModelUsage],
+    spec: SquadSpec,
+) -> list[CostRow]:
+    """Model calls besides an agent's reply (the llm routing layer's) as cost ledger rows,
+    each priced with its own profile; `who` = (agent, thread, user, channel)."""
+    rows = []
     for call in calls:
         profile = spec.models.get(call["profile"])
         if profile is None:  # the loader checks every layer's profile; never on a valid squad
@@ -54,8 +66,8 @@ def priced_calls(row: TurnRow, calls: Iterable[ModelUsage], spec: SquadSpec) -> 
         cost = turn_cost(profile.price_per_1m_tokens, spec.defaults.usd_brl, tokens_in, tokens_out)
         rows.append(
             CostRow(
-                row.at,
-                day,
+                at,
+                _day(at),
                 call["kind"],
                 *who,
                 call["profile"],
@@ -66,3 +78,8 @@ def priced_calls(row: TurnRow, calls: Iterable[ModelUsage], spec: SquadSpec) -> 
             )
         )
     return rows
+
+
+def _day(at: datetime) -> str:
+    """The São Paulo day a call counts against (budgets, `from`/`to`)."""
+    return at.astimezone(BUSINESS_TZ).date().isoformat()

@@ -53,6 +53,7 @@ RULES_THEN_LLM = """    - type: rules
       model: router
       threshold: 0.5"""
 
+CLASSIFY_REPLY = '{"agent": "lia", "confidence": 0.8}'
 # (thread, user, message, routing reply or None when a mention decides, agent reply, agent)
 TURNS = [
     (
@@ -136,6 +137,7 @@ async def ledger(
     replies: list[str] = []
     for *_, routing, reply, _agent in TURNS:
         replies += [routing, reply] if routing else [reply]
+    replies.append(CLASSIFY_REPLY)
     stub_server.configure(replies=replies)
     environ = {
         "OPENAI_API_KEY": "test-key",
@@ -150,6 +152,11 @@ async def ledger(
             events = parse_sse(response.text)
             assert events[-1][0] == "done", events
             assert events[-1][1]["agent"] == agent
+        # The router alone (no turn): its llm call is in the ledger too, on the thread it names.
+        response = await client.post(
+            "/v1/classify", json={"text": "preciso de uma ajuda", "thread_id": "t-classify"}
+        )
+        assert response.json()["layer"] == "llm"
         expected = _expected(stub_server.stub.requests, replies)
         yield client, expected
 
@@ -176,6 +183,11 @@ def _expected(requests: list[dict[str, Any]], replies: list[str]) -> dict[str, A
         spent.append(_cost("stub-1", estimate_prompt_tokens(request["messages"]), tokens_out))
         by_agent[agent] += sum(spent)
         by_thread[thread] += sum(spent)
+    request, reply = next(calls)  # POST /v1/classify
+    cost = _cost("router-1", estimate_prompt_tokens(request["messages"]), len(reply.split()))
+    by_agent["lia"] += cost
+    by_thread["t-classify"] = cost
+    routing["lia"] += cost
     return {"agent": dict(by_agent), "thread": dict(by_thread), "routing": dict(routing)}
 
 
@@ -209,7 +221,7 @@ async def test_by_user_and_by_day_add_up_to_the_same_total(ledger: Any) -> None:
     by_user = (await costs(client, group_by="user")).json()
     by_day = (await costs(client, group_by="day")).json()
     assert sum(Decimal(g["cost_brl"]) for g in by_user["groups"]) == total
-    assert {g["key"] for g in by_user["groups"]} == {"u-padaria", "u-barbearia"}
+    assert {g["key"] for g in by_user["groups"]} == {"u-padaria", "u-barbearia", None}
     assert [g["key"] for g in by_day["groups"]] == [by_day["today"]]
     assert Decimal(by_day["total_cost_brl"]) == total
 
