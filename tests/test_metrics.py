@@ -83,6 +83,18 @@ async def test_a_turn_is_observed_once_with_its_tokens_and_cost(online: Any, llm
     cost = value(text, "esquadra_model_cost_brl_total", agent="lia", kind="agent")
     assert cost == pytest.approx(float(done["cost"]["brl"]))
     assert value(text, "esquadra_active_streams") == 0
+    assert value(text, "esquadra_gate_wait_seconds_count", channel="api") == 1
+
+
+async def test_a_dead_redis_shows_as_degraded(tmp_path: Path) -> None:
+    settings = memory_settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path)
+    async with AsyncTestClient(app=create_app(settings, environ={})) as client:
+        before = (await client.get("/metrics")).text
+        events = await chat(client, message="@max uma ideia de post", user_id="u-redis")
+        after = (await client.get("/metrics")).text
+    assert events[-1][0] == "done"  # the chat answers from its fallbacks
+    assert value(before, "esquadra_redis_degraded") == 0
+    assert value(after, "esquadra_redis_degraded") == 1
 
 
 async def test_turn_errors_are_counted_by_code(online: Any, llm: Any) -> None:
