@@ -16,10 +16,11 @@ from litestar import get
 from litestar.datastructures import State
 from litestar.params import QueryParameter
 
-from checkpointing.cost_ledger import GROUPS, CostGroup, cost_groups, spent_today_by_agent
+from checkpointing.cost_ledger import GROUPS, CostGroup, cost_groups
 from checkpointing.turn_log import TurnLog
 from graphs.schema import Agent
 from graphs.state import BUSINESS_TZ
+from server.costs import BudgetStatus, budget_status
 from server.errors import ApiError
 from server.schemas import ErrorBody, response_spec
 
@@ -96,7 +97,7 @@ async def list_costs(
     turns: TurnLog = state.turn_log
     await turns.flush()  # this worker's own latest calls count too
     groups = await cost_groups(turns.db, group_by, start, end)  # type: ignore[arg-type]
-    spent = await spent_today_by_agent(turns.db, today)
+    budgets = await budget_status(turns.db, _agents(state), today)
     return CostsView(
         group_by=group_by,
         from_=start.isoformat(),
@@ -104,7 +105,7 @@ async def list_costs(
         groups=[_group_view(group) for group in groups],
         total_cost_brl=str(sum((g.cost_brl for g in groups), start=_ZERO)),
         today=today.isoformat(),
-        budgets=[_budget_view(agent, spent.get(agent.id, _ZERO)) for agent in _agents(state)],
+        budgets=[_budget_view(budget) for budget in budgets],
     )
 
 
@@ -144,11 +145,10 @@ def _group_view(group: CostGroup) -> CostGroupView:
     )
 
 
-def _budget_view(agent: Agent, spent: Decimal) -> BudgetView:
-    budget = agent.budget_brl_per_day
+def _budget_view(budget: BudgetStatus) -> BudgetView:
     return BudgetView(
-        agent=agent.id,
-        budget_brl=None if budget is None else str(budget),
-        spent_brl=str(spent),
-        over_budget=budget is not None and spent > budget,
+        agent=budget.agent,
+        budget_brl=None if budget.budget_brl is None else str(budget.budget_brl),
+        spent_brl=str(budget.spent_brl),
+        over_budget=budget.over_budget,
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
-from checkpointing.cost_ledger import CostRow
+from checkpointing.cost_ledger import CostRow, spent_today_by_agent
+from checkpointing.sql import Database
 from checkpointing.turn_log import TurnRow, to_micros
-from graphs.schema import Prices, SquadSpec
+from graphs.schema import Agent, Prices, SquadSpec
 from graphs.state import BUSINESS_TZ, ModelUsage
 
 _MILLION = Decimal(1_000_000)
@@ -83,3 +85,24 @@ def priced_routing(
 def _day(at: datetime) -> str:
     """The São Paulo day a call counts against (budgets, `from`/`to`)."""
     return at.astimezone(BUSINESS_TZ).date().isoformat()
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """One agent's spend on `day` against its `budget_brl_per_day` (None: no budget)."""
+
+    agent: str
+    budget_brl: Decimal | None
+    spent_brl: Decimal
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget_brl is not None and self.spent_brl > self.budget_brl
+
+
+async def budget_status(db: Database, agents: Iterable[Agent], day: date) -> list[BudgetStatus]:
+    """Every agent's spend on `day` (São Paulo) against its daily budget, in `agents`' order:
+    what `GET /admin/api/costs` shows and the "daily cost over budget" alert reads."""
+    spent = await spent_today_by_agent(db, day)
+    zero = Decimal("0.000000")
+    return [BudgetStatus(a.id, a.budget_brl_per_day, spent.get(a.id, zero)) for a in agents]
