@@ -296,6 +296,42 @@ LEDGER_MIGRATION = Migration(
 )
 MIGRATIONS = (*MIGRATIONS, LEDGER_MIGRATION)
 
+# The cost ledger: one row per model call (the agent's reply, the llm routing layer's call),
+# written with the turn's row by `checkpointing/turn_log.py`, read by `cost_ledger.py`.
+# `day` is the São Paulo date as ISO text on both dialects (what budgets and `from`/`to` count);
+# money in integer micro-units like `chat_turns`.
+_MODEL_COSTS = """CREATE TABLE model_costs (
+    id {id} PRIMARY KEY,
+    at {ts} NOT NULL,
+    day TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('agent', 'routing')),
+    agent_id TEXT,
+    thread_id TEXT,
+    user_id TEXT,
+    channel TEXT NOT NULL,
+    model_profile TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_usd_micros BIGINT NOT NULL,
+    cost_brl_micros BIGINT NOT NULL
+)"""
+_MODEL_COSTS_INDEXES = (
+    "CREATE INDEX model_costs_day_idx ON model_costs (day, agent_id)",
+    "CREATE INDEX model_costs_thread_idx ON model_costs (thread_id)",
+)
+COST_LEDGER_MIGRATION = Migration(
+    7,
+    "model_costs: one priced row per model call (agent or routing), by São Paulo day",
+    postgres=(_MODEL_COSTS.format(id="BIGSERIAL", **_PG), *_MODEL_COSTS_INDEXES),
+    sqlite=(
+        _MODEL_COSTS.format(id="INTEGER", **_LITE).replace(
+            "INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT", 1
+        ),
+        *_MODEL_COSTS_INDEXES,
+    ),
+)
+MIGRATIONS = (*MIGRATIONS, COST_LEDGER_MIGRATION)
+
 # [S7] alerts (checkpointing/alerts.py): one row per time a rule fired, until it resolves. At
 # most one open row per rule (the partial unique index): the worker whose INSERT made the row
 # is the one that notifies, so a notice goes out once even if two evaluators ever overlap.
@@ -329,7 +365,6 @@ ALERTS_MIGRATION = Migration(
         *_ALERTS_INDEXES,
     ),
 )
-# 7 is the cost ledger ([S7], obs-b): it goes before this one; 9 (below) after.
 MIGRATIONS = (*MIGRATIONS, ALERTS_MIGRATION)
 
 # What Leo needs to know about the owner's business (regime, state, employees) for the month's

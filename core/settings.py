@@ -167,6 +167,12 @@ class Settings(BaseModel):
         description="salt of the user-id hash in traces (16+ characters); unset: derived from "
         "the session secret",
     )
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        alias="PROMETHEUS_MULTIPROC_DIR",
+        description="where the workers of one run keep their metrics (read by prometheus_client "
+        "too); unset: `serve --workers N` makes one for the run and removes it at the end",
+    )
     # The model profiles name their variables in the YAML (`api_key_env`, …), so the process
     # environment is kept as read here and handed to the squad builder; never printed.
     environ: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)

@@ -93,6 +93,12 @@ class Agent(Strict):
     knowledge: list[str] = Field(default_factory=list, description="Files the agent answers from.")
     routing: Routing = Routing()
     active: bool = True
+    budget_brl_per_day: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="Reais this agent may spend on models per day (São Paulo), its routing "
+        "included; the costs API and the alerts compare the day's spend with it. None: no budget.",
+    )
 
 
 class RulesLayer(Strict):

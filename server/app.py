@@ -30,10 +30,12 @@ from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_sess
 from server.business_routes import BUSINESS_ROUTES
 from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
+from server.cost_routes import COST_ROUTES
 from server.dashboard import DASHBOARD_ROUTES, dashboard_template
 from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
+from server.metrics import METRICS_ROUTES, Metrics
 from server.reminders import ReminderScheduler, open_reminders
 from server.request_ids import request_id_middleware
 from server.routes import chat, classify, get_thread, healthz, readyz
@@ -59,6 +61,7 @@ def create_app(
         settings = settings.model_copy(update={"environ": dict(environ)})
 
     gatekeeper = Gatekeeper(settings.api_key, settings.admin_token)
+    metrics = Metrics(settings.prometheus_multiproc_dir)
     page_template()  # read once, here, not on the event loop
     admin_template()
     dashboard_template()
@@ -79,6 +82,7 @@ def create_app(
         loaded = load_spec(settings.config_path)
         squad = await asyncio.to_thread(build_squad_for, loaded, settings)
         spec = loaded.spec
+        metrics.agents = frozenset(agent.id for agent in spec.agents)
         async with (
             open_stores(settings) as stores,
             open_memory(stores, enabled=spec.memory.enabled) as memory,
@@ -107,8 +111,11 @@ def create_app(
                 memory=memory,
                 pending=PendingTurns(stores.db),
                 turns=turn_log,
+                metrics=metrics,
             )
             tracer = open_tracer(settings, secret)
+            metrics.watch_redis(stores.redis)
+            metrics.start()
             chat = ChatService(
                 squad,
                 graph,
@@ -128,6 +135,7 @@ def create_app(
                 chat=chat,
                 turn_log=turn_log,
                 alerts=alerts,
+                metrics=metrics,
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
@@ -167,6 +175,7 @@ def create_app(
                 await squad.aclose()
                 if tracer is not None:  # what is queued goes out, for two seconds at most
                     await asyncio.to_thread(tracer.close)
+                await metrics.aclose()
 
     return Litestar(
         route_handlers=[
@@ -184,13 +193,16 @@ def create_app(
             *ADMIN_ROUTES,
             *ALERT_ROUTES,
             *DASHBOARD_ROUTES,
+            *COST_ROUTES,
             *ADMIN_PAGE_ROUTES,
+            *METRICS_ROUTES,
         ],
         guards=[guard],
         cors_config=_cors(settings),
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
-        middleware=[request_id_middleware],
+        # The request id first: the metrics middleware's requests are then logged with it.
+        middleware=[request_id_middleware, metrics.middleware],
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),
         # Logging is configured by the process (`esquadra serve --log-level`); Litestar's default
         # would put the root logger at INFO and log every model request on the hot path.

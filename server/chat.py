@@ -22,10 +22,10 @@ from core.logs import THREAD_ID
 from core.trace_health import record_export_problem
 from graphs.compiler import Squad
 from graphs.live import LiveSquad
-from graphs.state import SquadContext
+from graphs.state import SquadContext, TurnMeter
 from nodes.agent import LiveAgents
 from nodes.routing import HistoryTurn, Router
-from server.costs import turn_cost
+from server.costs import priced_calls, turn_cost
 from server.gate import INTERRUPTED, SUPERSEDED, TurnInterrupted, until_set
 from server.tracing import TurnTrace, TurnTracer
 from server.turn_hooks import Admission, TurnHooks
@@ -133,6 +133,7 @@ class ChatService:
         assert turn.thread_id is not None, "stream() takes a turn from prepare()"
         events: asyncio.Queue[ChatEvent | BaseException | None] = asyncio.Queue()
         task = asyncio.create_task(self._admitted(turn, events.put_nowait))
+        self.hooks.metrics.stream_opened()
         # The loop keeps only weak references: a turn finishing after its client left must not
         # be collected half-way.
         self._running.add(task)
@@ -143,6 +144,7 @@ class ChatService:
                     raise item
                 yield item
         finally:
+            self.hooks.metrics.stream_closed()
             if not task.done():
                 task.cancel()
 
@@ -170,13 +172,14 @@ class ChatService:
                     return
                 # Read once: the turn keeps this snapshot even if the registry moves meanwhile.
                 live = self.live.current if self.live is not None else None
+                meter = TurnMeter()  # the nodes fill it in; read once, when the turn ends
                 started = time.perf_counter()
                 route: dict[str, Any] | None = None
                 last: ChatEvent | None = None
                 trace = self._start_trace(turn, admission.message) if self.tracer else None
                 try:
                     async with aclosing(
-                        self._turn(replace(turn, message=admission.message), admission, live)
+                        self._turn(replace(turn, message=admission.message), admission, live, meter)
                     ) as run:
                         async for event in run:
                             if event[0] == "route":
@@ -189,7 +192,7 @@ class ChatService:
                 finally:
                     if trace is not None:
                         _finish_trace(trace, last)
-                    self._log_turn(turn, live, started, route, last)
+                    self._log_turn(turn, live, started, route, last, meter, admission.waited_s)
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # ThreadBusy and the like: the caller raises it
@@ -215,9 +218,12 @@ class ChatService:
         started: float,
         route: dict[str, Any] | None,
         last: ChatEvent | None,
+        meter: TurnMeter | None = None,
+        gate_wait_s: float = 0.0,
     ) -> None:
-        """Queue the turn's row (`chat_turns`): a tuple handed to the turn log, no I/O here.
-        A turn that ended without `done` or `error` (its client left, or it raised) is
+        """Queue the turn's row (`chat_turns`) and its model calls' (`model_costs`): tuples
+        handed to the turn log, no I/O here; then the turn's metrics, observed once. A turn
+        that ended without `done` or `error` (its client left, or it raised) is
         `incomplete`."""
         agent = route["agent"] if route is not None else None
         if last is not None and last[0] == "done":
@@ -230,25 +236,29 @@ class ChatService:
             error_code = last[1].get("code", "internal_error") if last else "incomplete"
             latency_ms, ttft_ms = _ms_since(started), None
             usage, cost, offline = _NO_USAGE, _NO_COST, False
-        self.hooks.turns.record(
-            TurnRow(
-                at=utcnow(),
-                thread_id=turn.thread_id or "",
-                user_id=turn.user_id,
-                channel=turn.channel,
-                agent_id=agent,
-                route_layer=route.get("layer") if route is not None else None,
-                model_profile=self._profile(agent, live) if agent is not None else None,
-                offline=offline,
-                latency_ms=latency_ms,
-                ttft_ms=ttft_ms,
-                input_tokens=usage["input_tokens"],
-                output_tokens=usage["output_tokens"],
-                cost_usd_micros=to_micros(cost["usd"]),
-                cost_brl_micros=to_micros(cost["brl"]),
-                error_code=error_code,
-            )
+        row = TurnRow(
+            at=utcnow(),
+            thread_id=turn.thread_id or "",
+            user_id=turn.user_id,
+            channel=turn.channel,
+            agent_id=agent,
+            route_layer=route.get("layer") if route is not None else None,
+            model_profile=self._profile(agent, live) if agent is not None else None,
+            offline=offline,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            input_tokens=usage["input_tokens"],
+            output_tokens=usage["output_tokens"],
+            cost_usd_micros=to_micros(cost["usd"]),
+            cost_brl_micros=to_micros(cost["brl"]),
+            error_code=error_code,
         )
+        self.hooks.turns.record(row)
+        costs = priced_calls(row, meter.calls if meter is not None else (), self.squad.loaded.spec)
+        for cost_row in costs:
+            self.hooks.turns.record(cost_row)
+        routing_s = meter.routing_s if meter is not None else None
+        self.hooks.metrics.turn_finished(row, costs, routing_s, gate_wait_s)
 
     def _profile(self, agent_id: str, live: LiveAgents | None) -> str | None:
         """The model profile the agent answered with: the snapshot's, else the YAML's."""
@@ -260,7 +270,11 @@ class ChatService:
             return None
 
     async def _turn(
-        self, turn: ChatTurn, admission: Admission, live: LiveAgents | None = None
+        self,
+        turn: ChatTurn,
+        admission: Admission,
+        live: LiveAgents | None = None,
+        meter: TurnMeter | None = None,
     ) -> AsyncIterator[ChatEvent]:
         """One admitted turn on the registry snapshot `live` (None: the YAML as compiled): the
         graph run, stopped early if a newer message interrupts it."""
@@ -300,6 +314,7 @@ class ChatService:
                 live=live,
                 ledger=self.ledger,
                 profiles=self.profiles,
+                meter=meter,
             ),
             stream_mode=["custom", "updates"],
             durability=self.squad.loaded.spec.sessions.durability,

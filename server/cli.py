@@ -237,6 +237,7 @@ def _serve(args: argparse.Namespace) -> int:
     from uvicorn.supervisors import Multiprocess
 
     from server.app import create_app
+    from server.metrics import multiprocess_settings
 
     path = _config_path(args.config)
     if not _report_issues(path):
@@ -254,7 +255,8 @@ def _serve(args: argparse.Namespace) -> int:
     # The settings object itself goes to every worker (pickled by uvicorn's spawn): the CLI
     # never writes them into the environment.
     config = uvicorn.Config(
-        partial(create_app, settings),
+        # (but for the metrics' directory, which prometheus_client reads there: server/metrics.py)
+        partial(create_app, multiprocess_settings(settings, args.workers)),
         factory=True,
         host=args.host,
         port=args.port,

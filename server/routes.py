@@ -14,12 +14,15 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
+from checkpointing.sql import utcnow
 from core.ids import check_id
 from core.logs import THREAD_ID
 from core.settings import Settings
+from graphs.state import ModelUsage
 from nodes.routing import HistoryTurn
 from server.auth import caller_of, claimed_sender, require_own_thread
 from server.chat import ChatEvent, ChatService, ChatTurn
+from server.costs import priced_routing
 from server.errors import ApiError
 from server.readiness import check_readiness
 from server.request_ids import current_request_id
@@ -167,7 +170,12 @@ async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyRep
         history = await service.thread_history(data.thread_id)
     else:
         history = []
-    decision = await service.router().route(text, history, service.live_active())
+    spent: list[ModelUsage] = []
+    decision = await service.router().route(text, history, service.live_active(), spent=spent)
+    # The llm layer's calls go to the cost ledger like a turn's (no user: an integration asks).
+    who = (decision["agent"], data.thread_id, None, "api")
+    for row in priced_routing(utcnow(), who, spent, service.squad.loaded.spec):
+        service.hooks.turns.record(row)
     return ClassifyReply(
         agent=decision["agent"],
         layer=decision["layer"],

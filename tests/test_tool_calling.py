@@ -54,9 +54,10 @@ async def test_a_read_tool_result_reaches_the_model_and_the_reply_streams(
     )
     assert reply_of(events) == "Seu saldo do mês é R$ 1.549,50."
     first, second = llm.stub.requests[-2:]
-    assert [t["function"]["name"] for t in first["tools"]] == ["record_transaction", "cash_summary"]
+    leo_tools = client.app.state.chat.squad.loaded.spec.agent("leo").tools
+    assert [t["function"]["name"] for t in first["tools"]] == leo_tools
     # user_id is the caller's, never the model's to choose.
-    schema = first["tools"][1]["function"]["parameters"]
+    schema = first["tools"][leo_tools.index("cash_summary")]["function"]["parameters"]
     assert "user_id" not in schema["properties"]
     tool_message = second["messages"][-1]
     assert tool_message["role"] == "tool"
