@@ -104,12 +104,11 @@ async def window_stats(db: Database, since: datetime, agent_id: str | None = Non
 async def daily_cost_brl(db: Database, since: datetime, agent_id: str | None = None) -> Decimal:
     """Reais spent since `since` (the start of the day), by `agent_id` or the whole squad.
 
-    The one place the alerts read cost from: today the per-turn rows' `cost_brl_micros`; when
-    the cost ledger lands (migration 7, every model call including the llm routing layer),
-    this reads it instead."""
+    The one place the alerts read cost from: the cost ledger (`model_costs`), so every model
+    call counts, the llm routing layer's included."""
     where, params = _agent_filter(agent_id)
     row = await db.fetchone(
-        f"SELECT SUM(cost_brl_micros) FROM chat_turns WHERE at >= %s{where}", (since, *params)
+        f"SELECT SUM(cost_brl_micros) FROM model_costs WHERE at >= %s{where}", (since, *params)
     )
     return from_micros(int(row[0] or 0) if row is not None else 0)
 

@@ -14,6 +14,7 @@ from conftest import store_settings
 
 from checkpointing import open_stores
 from checkpointing.alerts import AlertStore
+from checkpointing.cost_ledger import CostRow
 from checkpointing.sql import utcnow
 from checkpointing.turn_log import TurnLog, TurnRow, to_micros
 from checkpointing.turn_stats import (
@@ -117,18 +118,29 @@ async def test_window_stats_count_errors_fallbacks_and_the_p95(stores: Any) -> N
     assert (lia.turns, lia.p95_latency_ms) == (0, None)
 
 
-async def test_daily_cost_is_the_exact_sum_since_the_day_started(stores: Any) -> None:
+def call(brl: str, agent_id: str = "max", kind: str = "agent", at: Any = None) -> CostRow:
+    at = at or utcnow()
+    return CostRow(
+        at, at.date().isoformat(), kind, agent_id, "t-1", None, "api", "default", 1, 1, 0,
+        to_micros(brl),
+    )  # fmt: skip
+
+
+async def test_daily_cost_is_the_exact_sum_of_every_model_call_since_the_day_started(
+    stores: Any,
+) -> None:
     now = utcnow()
-    await write(
-        stores.db,
-        [
-            turn(latency_ms=1, brl="0.000001", at=now - timedelta(days=1)),
-            turn(latency_ms=1, brl="1.100001"),
-            turn(latency_ms=1, brl="2.200002", agent_id="lia"),
-        ],
-    )
+    log = TurnLog(stores.db)
+    for row in (
+        call("0.000001", at=now - timedelta(days=1)),
+        call("1.100001"),
+        call("0.500000", kind="routing"),  # the llm routing layer's call counts too
+        call("2.200002", agent_id="lia"),
+    ):
+        log.record(row)
+    await log.flush()
     since = now - timedelta(hours=1)
-    assert await daily_cost_brl(stores.db, since) == Decimal("3.300003")
+    assert await daily_cost_brl(stores.db, since) == Decimal("3.800003")
     assert await daily_cost_brl(stores.db, since, "lia") == Decimal("2.200002")
 
 

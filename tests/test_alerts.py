@@ -17,6 +17,7 @@ from conftest import ADMIN_HEADERS, chat, copy_squad, memory_settings, store_set
 from litestar.testing import AsyncTestClient
 
 from checkpointing import open_stores
+from checkpointing.cost_ledger import CostRow
 from checkpointing.leases import LocalLease, RedisLease
 from checkpointing.redis_guard import GuardedRedis
 from checkpointing.sql import utcnow
@@ -203,6 +204,14 @@ def turn_row(**changes: Any) -> TurnRow:
     return slow_turn(100)._replace(**changes)
 
 
+def cost_row(agent_id: str, brl_micros: int) -> CostRow:
+    at = utcnow()
+    return CostRow(
+        at, at.date().isoformat(), "agent", agent_id, "t-1", None, "api", "default", 1, 1, 0,
+        brl_micros,
+    )  # fmt: skip
+
+
 KINDS = {
     # kind: (rule, the turns written, a phrase of the Portuguese message)
     "error_rate": (
@@ -217,7 +226,8 @@ KINDS = {
     ),
     "daily_cost": (
         AlertRule(id="custo_lia", kind="daily_cost", threshold=Decimal("1.50"), agent="lia"),
-        [turn_row(cost_brl_micros=10**7), turn_row(agent_id="lia", cost_brl_micros=1_600_000)],
+        # Costs come from the cost ledger (every model call), not from the turns' rows.
+        [cost_row("max", 10**7), cost_row("lia", 1_600_000)],
         "Custo de hoje do agente lia em R$ 1,60, acima do orçamento de R$ 1,50",
     ),
 }
