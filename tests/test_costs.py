@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,8 @@ ROUTER_PROFILE = """  router:
       input: "1.10"
       output: "4.30"
 """
+# The last line of the default profile: the router's profile is added after it.
+PROFILES_END = "    max_retries: 1                   # extra attempts after a failure (0-10)\n"
 PRICES = {
     "stub-1": (Decimal("0.15"), Decimal("0.60")),
     "router-1": (Decimal("1.10"), Decimal("4.30")),
@@ -119,9 +122,7 @@ async def ledger(
     config = copy_squad(
         root,
         {
-            "    max_retries: 1                   # extra attempts after a failure (0-10)\n": (
-                "    max_retries: 1\n" + ROUTER_PROFILE
-            ),
+            PROFILES_END: PROFILES_END + ROUTER_PROFILE,
             LAYERS: RULES_THEN_LLM,
             "    temperature: 0.4                 # low: numbers and rules, little creativity": (
                 '    temperature: 0.4\n    budget_brl_per_day: "0.000100"'
@@ -273,3 +274,34 @@ async def test_the_costs_need_the_admin_token(ledger: Any) -> None:
     client, _ = ledger
     response = await client.get("/admin/api/costs")
     assert response.status_code == 401 and response.json()["code"] == "unauthorized"
+
+
+async def test_a_routing_call_is_paid_for_when_the_reply_then_fails(
+    tmp_path: Path, stub_server: Any
+) -> None:
+    """The model chose the agent, then the agent's stream broke: the turn is an error with no
+    usage, but the classification was billed, and the ledger charges it to that agent."""
+    config = copy_squad(
+        tmp_path, {PROFILES_END: PROFILES_END + ROUTER_PROFILE, LAYERS: RULES_THEN_LLM}
+    )
+    settings = Settings(config_path=config, data_dir=tmp_path, admin_token=ADMIN_TOKEN)
+    stub_server.reset()
+    routing = '{"agent": "lia", "confidence": 0.9}'
+    # The routing call is not streamed; the reply's stream breaks before its first token.
+    stub_server.configure(replies=[routing], fail_after_tokens=0)
+    environ = {
+        "OPENAI_API_KEY": "k",
+        "OPENAI_BASE_URL": stub_server.url,
+        "ESQUADRA_MODEL": "stub-1",
+    }
+    async with AsyncTestClient(app=create_app(settings, environ=environ)) as client:
+        response = await client.post("/v1/chat", json={"message": "me ajuda?", "thread_id": "t-x"})
+        kind, error = parse_sse(response.text)[-1]
+        body = (await costs(client, group_by="thread")).json()
+    assert (kind, error["code"]) == ("error", "provider_error")
+    request = stub_server.stub.requests[0]
+    expected = _cost("router-1", estimate_prompt_tokens(request["messages"]), 4)
+    assert [(g["key"], Decimal(g["routing_cost_brl"])) for g in body["groups"]] == [
+        ("t-x", expected)
+    ]
+    assert Decimal(body["groups"][0]["cost_brl"]) == expected  # nothing for the broken reply
