@@ -40,15 +40,18 @@ from nodes.routing import (
 
 @dataclass(frozen=True)
 class LabelledMessage:
-    """One line of a routing data set: a message, its conversation so far, who should answer."""
+    """One line of a routing data set: a message, its conversation so far, who should answer,
+    and optional `tags` ("hard", ...) that evaluation reports separately."""
 
     text: str
     history: list[HistoryTurn]
     agent: str
+    tags: tuple[str, ...] = ()
 
 
 def read_routing_data(path: Path) -> list[LabelledMessage]:
-    """Read `{text, history, agent}` JSON lines; a bad line names its number."""
+    """Read `{text, history, agent}` JSON lines (`expected` is read as `agent`; history turns
+    may leave out `agent`); a bad line names its number."""
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -62,7 +65,8 @@ def read_routing_data(path: Path) -> list[LabelledMessage]:
                         HistoryTurn(role=t["role"], content=t["content"], agent=t.get("agent"))
                         for t in item.get("history") or []
                     ],
-                    agent=str(item["agent"]),
+                    agent=str(item["agent"] if "agent" in item else item["expected"]),
+                    tags=tuple(str(tag) for tag in item.get("tags") or ()),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
