@@ -51,6 +51,13 @@ _REFORMAT = re.compile(
     r"|manda (isso|de novo|so)|coloca (isso|em)|detalha|explica melhor|simplifica)\b"
 )
 
+# Saying the topic changes: "outra coisa", "mudando de assunto", "agora uma de marketing".
+_SWITCH = re.compile(
+    r"\b(outra coisa|outro assunto|mudando de assunto|muda(ndo)? de assunto|outra pergunta"
+    r"|outra duvida|vamos pra outra|agora (uma|outra)|aproveitando|falando nisso|alias"
+    r"|uma de (marketing|rh|financ\w*|caixa|pessoal))\b"
+)
+
 PAIR_FEATURES = (
     "log_p_message",
     "p_reply",
@@ -64,6 +71,7 @@ PAIR_FEATURES = (
     "previous_x_choice",
     "previous_x_reformat",
     "previous_x_overlap",
+    "previous_x_switch_cue",
 )
 
 # Before `fit-routing` has run: the message's own probabilities, pulled towards the agent that
@@ -81,6 +89,7 @@ DEFAULT_WEIGHTS = {
     "previous_x_choice": 1.5,
     "previous_x_reformat": 1.5,
     "previous_x_overlap": 1.0,
+    "previous_x_switch_cue": -2.0,
 }
 
 # The reply's first characters say what it is about; a long reply's n-grams cost ~5 ms.
@@ -115,6 +124,7 @@ def shape_features(text: str, reply: str) -> list[float]:
         1.0 if _CHOICE.search(folded) else 0.0,
         1.0 if _REFORMAT.search(folded) else 0.0,
         overlap,
+        1.0 if _SWITCH.search(folded) else 0.0,
     ]
 
 
