@@ -29,7 +29,7 @@ EMBEDDING_WEIGHT = 2.0
 REGULARISATION_C = 8.0
 # Prototype pull for an agent with few examples (see `Prototypes`): its log-probability gains
 # PROTOTYPE_WEIGHT × scarcity × cosine to its centroid.
-PROTOTYPE_WEIGHT = 10.0
+PROTOTYPE_WEIGHT = 11.0
 # When stage one was sure of a well-trained agent, the scarce one must be at least this
 # probable with its prototype to take the message (dev: 4 messages lost at none, 3 at 0.5).
 SCARCE_OVERRIDE = 0.5
