@@ -180,6 +180,21 @@ def test_dev_accuracy_stays_within_two_points_of_the_baseline(router: Router) ->
     )
 
 
+def test_wide_dev_accuracy_stays_within_two_points_of_its_baseline(router: Router) -> None:
+    """The wide dev set: other segments and voices, cross-domain messages, follow-ups."""
+    import asyncio
+
+    baseline = json.loads((DATA / "routing_baseline_wide.json").read_text(encoding="utf-8"))
+    report = asyncio.run(evaluate(router, read_routing_data(DATA / "routing_dev_wide.jsonl")))
+    assert report["n"] == baseline["n"]
+    for kind in ("followup", "hard"):
+        assert report["categories"][kind]["n"] == baseline["categories"][kind]["n"]
+    assert report["accuracy"] >= baseline["accuracy"] - 0.02, (
+        f"wide dev accuracy {report['accuracy']:.1%} fell more than 2 points below the "
+        f"baseline {baseline['accuracy']:.1%}"
+    )
+
+
 def test_llm_layer_decides_only_when_the_others_are_unsure(
     tmp_path: Path, online_env: dict[str, str], llm: Any
 ) -> None:
