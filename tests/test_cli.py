@@ -125,7 +125,7 @@ def test_fit_routing_writes_thresholds_next_to_the_yaml(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     fitted = json.loads((tmp_path / "agents.routing.json").read_text(encoding="utf-8"))
     assert set(fitted["semantic"]["thresholds"]) == {"leo", "max", "lia"}
-    assert fitted["followup"]["weights"]["short"] != 0
+    assert fitted["followup"]["context_weights"]["previous_x_short"] != 0
     assert fitted["head"]["cv_accuracy"] > 0.8
 
 
