@@ -112,7 +112,7 @@ class LedgerStore:
         by_category: dict[str, Decimal] = {}
         count = 0
         for kind, category, cents, n in rows:
-            value = Decimal(int(cents)) / _CENTS
+            value = Decimal(int(cents)).scaleb(-2)
             totals[kind] += value
             by_category[category] = by_category.get(category, Decimal(0)) + value
             count += int(n)
@@ -147,7 +147,7 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
         id=int(row[0]),
         user_id=row[1],
         kind=row[2],
-        amount=Decimal(int(row[3])) / _CENTS,
+        amount=Decimal(int(row[3])).scaleb(-2),
         entry_date=date.fromisoformat(row[4]),
         category=row[5],
         description=row[6],

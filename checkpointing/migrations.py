@@ -296,6 +296,107 @@ LEDGER_MIGRATION = Migration(
 )
 MIGRATIONS = (*MIGRATIONS, LEDGER_MIGRATION)
 
+# The cost ledger: one row per model call (the agent's reply, the llm routing layer's call),
+# written with the turn's row by `checkpointing/turn_log.py`, read by `cost_ledger.py`.
+# `day` is the São Paulo date as ISO text on both dialects (what budgets and `from`/`to` count);
+# money in integer micro-units like `chat_turns`.
+_MODEL_COSTS = """CREATE TABLE model_costs (
+    id {id} PRIMARY KEY,
+    at {ts} NOT NULL,
+    day TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('agent', 'routing')),
+    agent_id TEXT,
+    thread_id TEXT,
+    user_id TEXT,
+    channel TEXT NOT NULL,
+    model_profile TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_usd_micros BIGINT NOT NULL,
+    cost_brl_micros BIGINT NOT NULL
+)"""
+_MODEL_COSTS_INDEXES = (
+    "CREATE INDEX model_costs_day_idx ON model_costs (day, agent_id)",
+    "CREATE INDEX model_costs_thread_idx ON model_costs (thread_id)",
+)
+COST_LEDGER_MIGRATION = Migration(
+    7,
+    "model_costs: one priced row per model call (agent or routing), by São Paulo day",
+    postgres=(_MODEL_COSTS.format(id="BIGSERIAL", **_PG), *_MODEL_COSTS_INDEXES),
+    sqlite=(
+        _MODEL_COSTS.format(id="INTEGER", **_LITE).replace(
+            "INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT", 1
+        ),
+        *_MODEL_COSTS_INDEXES,
+    ),
+)
+MIGRATIONS = (*MIGRATIONS, COST_LEDGER_MIGRATION)
+
+# [S7] alerts (checkpointing/alerts.py): one row per time a rule fired, until it resolves. At
+# most one open row per rule (the partial unique index): the worker whose INSERT made the row
+# is the one that notifies, so a notice goes out once even if two evaluators ever overlap.
+# Values as decimal text (exact on both dialects; never summed in SQL).
+_ALERTS = """CREATE TABLE alerts (
+    id {id} PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    fired_at {ts} NOT NULL,
+    resolved_at {ts},
+    value TEXT NOT NULL,
+    last_value TEXT NOT NULL,
+    threshold TEXT NOT NULL,
+    message TEXT NOT NULL,
+    notice TEXT NOT NULL,
+    notice_attempts INTEGER NOT NULL DEFAULT 0,
+    notified_at {ts}
+)"""
+_ALERTS_INDEXES = (
+    "CREATE UNIQUE INDEX alerts_one_open ON alerts (rule_id) WHERE resolved_at IS NULL",
+    "CREATE INDEX alerts_fired_at_idx ON alerts (fired_at)",
+)
+ALERTS_MIGRATION = Migration(
+    8,
+    "alerts: fired and resolved alerts (value, threshold, notice)",
+    postgres=(_ALERTS.format(id="BIGSERIAL", **_PG), *_ALERTS_INDEXES),
+    sqlite=(
+        _ALERTS.format(id="INTEGER", **_LITE).replace(
+            "INTEGER PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT", 1
+        ),
+        *_ALERTS_INDEXES,
+    ),
+)
+MIGRATIONS = (*MIGRATIONS, ALERTS_MIGRATION)
+
+# What Leo needs to know about the owner's business (regime, state, employees) for the month's
+# due dates, and one row per reminder sent: its primary key is what makes a reminder go out
+# once per obligation and period, whichever worker got there first.
+_BUSINESS_PROFILES = """CREATE TABLE business_profiles (
+    user_id TEXT PRIMARY KEY,
+    segment TEXT,
+    regime TEXT NOT NULL CHECK (regime IN ('mei', 'simples')),
+    state TEXT,
+    employees BOOLEAN NOT NULL,
+    reminders BOOLEAN NOT NULL,
+    updated_at {ts} NOT NULL
+)"""
+_OBLIGATION_REMINDERS = """CREATE TABLE obligation_reminders (
+    user_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    period TEXT NOT NULL,
+    due_date TEXT NOT NULL,
+    channel TEXT,
+    outcome TEXT NOT NULL,
+    sent_at {ts} NOT NULL,
+    PRIMARY KEY (user_id, code, period)
+)"""
+BUSINESS_MIGRATION = Migration(
+    9,
+    "business_profiles and obligation_reminders: the owner's regime, and reminders sent once",
+    postgres=(_BUSINESS_PROFILES.format(**_PG), _OBLIGATION_REMINDERS.format(**_PG)),
+    sqlite=(_BUSINESS_PROFILES.format(**_LITE), _OBLIGATION_REMINDERS.format(**_LITE)),
+)
+MIGRATIONS = (*MIGRATIONS, BUSINESS_MIGRATION)
+
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

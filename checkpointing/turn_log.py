@@ -6,6 +6,9 @@ through the SQL seam). A full queue drops the row and counts it (`dropped`); a f
 logged and counted (`failed`); neither ever blocks or fails a turn. `aclose()` writes what is
 queued before the stores close.
 
+The same queue carries the cost ledger's rows (`CostRow`, `checkpointing/cost_ledger.py`: one
+per model call), written by the same task in the same batches, one INSERT per table.
+
 Money is kept as integer micro-units (`cost_usd_micros`, `cost_brl_micros`): a reply's cost is
 quantized to 0.000001, so the integer is exact, and SQL sums it exactly on both dialects.
 """
@@ -19,6 +22,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from checkpointing import cost_ledger
+from checkpointing.cost_ledger import CostRow
 from checkpointing.sql import Database
 
 log = logging.getLogger("esquadra.turns")
@@ -94,10 +99,11 @@ class TurnLog:
         self.db = db
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
-        self._queue: asyncio.Queue[TurnRow] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[TurnRow | CostRow] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._pending = asyncio.Event()  # set when a row is queued
         self._closing = False
+        # Rows of both tables (turns and model calls) count in these.
         self.dropped = 0  # rows refused because the queue was full
         self.failed = 0  # rows lost in a batch the database refused
         self.written = 0
@@ -107,8 +113,9 @@ class TurnLog:
         """Rows waiting to be written."""
         return self._queue.qsize()
 
-    def record(self, row: TurnRow) -> None:
-        """Queue one row; never waits, never raises (a full queue drops it and counts it)."""
+    def record(self, row: TurnRow | CostRow) -> None:
+        """Queue one row (a turn's, or a model call's for the cost ledger); never waits, never
+        raises (a full queue drops it and counts it)."""
         try:
             self._queue.put_nowait(row)
         except asyncio.QueueFull:
@@ -149,18 +156,24 @@ class TurnLog:
             self._pending.clear()
             await self.flush()
 
-    def _take(self, limit: int) -> list[TurnRow]:
+    def _take(self, limit: int) -> list[TurnRow | CostRow]:
         rows = []
         while len(rows) < limit and not self._queue.empty():
             rows.append(self._queue.get_nowait())
         return rows
 
-    async def _write(self, rows: list[TurnRow]) -> None:
+    async def _write(self, batch: list[TurnRow | CostRow]) -> None:
+        turns = [row for row in batch if isinstance(row, TurnRow)]
+        costs = [row for row in batch if isinstance(row, CostRow)]
+        await self._insert("chat_turns", _COLUMNS, _ROW_PLACEHOLDERS, turns)
+        await self._insert("model_costs", cost_ledger.COLUMNS, cost_ledger.ROW_PLACEHOLDERS, costs)
+
+    async def _insert(
+        self, table: str, columns: str, placeholders: str, rows: list[TurnRow] | list[CostRow]
+    ) -> None:
         if not rows:
             return
-        sql = f"INSERT INTO chat_turns ({_COLUMNS}) VALUES " + ", ".join(
-            [_ROW_PLACEHOLDERS] * len(rows)
-        )
+        sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([placeholders] * len(rows))
         params = [value for row in rows for value in row]
         try:
             await self.db.execute(sql, params)
@@ -168,7 +181,9 @@ class TurnLog:
             raise
         except Exception:
             self.failed += len(rows)
-            log.exception("turn log: %d rows not written (%d so far)", len(rows), self.failed)
+            log.exception(
+                "turn log: %d %s rows not written (%d so far)", len(rows), table, self.failed
+            )
         else:
             self.written += len(rows)
 

@@ -15,16 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-# Read by libraries themselves (the model profiles' defaults and LangSmith's tracing); listed
+# Read by libraries themselves (the model profiles' defaults); listed
 # so the help shows every variable that changes the service's behaviour.
 LIBRARY_VARIABLES = {
     "OPENAI_API_KEY": "the default model profile's key; without one the squad runs offline",
     "OPENAI_BASE_URL": "the default profile's OpenAI-compatible endpoint",
     "ESQUADRA_MODEL": "overrides the default profile's model name",
-    "LANGSMITH_TRACING": "`true` sends every graph run to LangSmith",
-    "LANGSMITH_API_KEY": "LangSmith's key",
-    "LANGSMITH_ENDPOINT": "LangSmith's base URL (point it at a local collector in tests)",
-    "LANGSMITH_PROJECT": "LangSmith project name",
 }
 
 
@@ -144,6 +140,38 @@ class Settings(BaseModel):
         "https://graph.facebook.com",
         alias="GRAPH_API_BASE_URL",
         description="where WhatsApp replies are sent (`/{version}/{phone number id}/messages`)",
+    )
+    # LangSmith: read here and handed to the SDK's client explicitly (server/tracing.py), so the
+    # library never traces on its own with an unmasked default client.
+    langsmith_tracing: bool = Field(
+        False,
+        alias="LANGSMITH_TRACING",
+        description="`true` sends one trace per chat turn to LangSmith (personal data masked, "
+        "user ids hashed)",
+    )
+    langsmith_api_key: SecretStr | None = Field(
+        None, alias="LANGSMITH_API_KEY", description="LangSmith's key"
+    )
+    langsmith_endpoint: str = Field(
+        "https://api.smith.langchain.com",
+        alias="LANGSMITH_ENDPOINT",
+        description="LangSmith's base URL (tests point it at a local receiver)",
+    )
+    langsmith_project: str = Field(
+        "esquadra", alias="LANGSMITH_PROJECT", description="the LangSmith project of the traces"
+    )
+    trace_salt: SecretStr | None = Field(
+        None,
+        alias="ESQUADRA_TRACE_SALT",
+        min_length=16,
+        description="salt of the user-id hash in traces (16+ characters); unset: derived from "
+        "the session secret",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        alias="PROMETHEUS_MULTIPROC_DIR",
+        description="where the workers of one run keep their metrics (read by prometheus_client "
+        "too); unset: `serve --workers N` makes one for the run and removes it at the end",
     )
     # The model profiles name their variables in the YAML (`api_key_env`, …), so the process
     # environment is kept as read here and handed to the squad builder; never printed.

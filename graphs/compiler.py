@@ -1,14 +1,16 @@
 """Compile a validated `agents.yaml` into the squad's LangGraph `StateGraph`.
 
-START → classify → one node per agent → END. Every agent is compiled, switched off or not: the
-router's active set (the YAML's, or the live registry's per turn) decides who gets traffic.
+START → classify → one node per agent → END, and each YAML workflow's nodes beside them (an
+agent hands its turn to a workflow; a thread with a question pending starts at its wait node).
+Every agent is compiled, switched off or not: the router's active set (the YAML's, or the
+live registry's per turn) decides who gets traffic.
 The builder is returned uncompiled so the caller chooses the checkpointer (server:
 Postgres/SQLite; Studio: its own; tests: memory).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from core.settings import Settings
 from graphs.loader import LoadedSpec
 from graphs.routing import build_router
+from graphs.schema import Workflow
 from graphs.state import SquadContext, SquadState
 from llm.models import (
     Endpoint,
@@ -31,6 +34,8 @@ from nodes.agent import AgentRuntime, make_agent_node
 from nodes.classify import make_classify_node
 from nodes.knowledge import KnowledgeIndex
 from nodes.routing import Router
+from nodes.workflow import execute_node, make_workflow_nodes, wait_node
+from tools.registry import get_tool
 
 RESERVED_NODE_NAMES = frozenset({"classify", START, END})
 DEFAULT_CACHE_DIR = Path(".esquadra") / "cache"
@@ -86,6 +91,7 @@ def build_agent_runtime(
         offline_notice=spec.defaults.offline_notice,
         reply_timeout_s=spec.models[agent.model].timeout_s,
         history_messages=spec.sessions.prompt.history_messages,
+        workflows={w.tool: w.id for w in spec.workflows if w.agent == agent.id},
     )
 
 
@@ -120,26 +126,55 @@ def build_squad(
         if endpoint.online and not offline
     }
     router = build_router(loaded, cache_dir=cache_dir, llm_models=routing_models)
-    graph = build_squad_graph(router, runtimes, spec.sessions.prompt.routing_messages)
+    graph = build_squad_graph(
+        router, runtimes, spec.sessions.prompt.routing_messages, spec.workflows
+    )
     return Squad(loaded, graph, runtimes, router, http_client, profile_models)
 
 
 def build_squad_graph(
-    router: Router, runtimes: Mapping[str, AgentRuntime], routing_messages: int
+    router: Router,
+    runtimes: Mapping[str, AgentRuntime],
+    routing_messages: int,
+    workflows: Sequence[Workflow] = (),
 ) -> StateGraph:
-    """The uncompiled graph: classify (reading `routing_messages` of history), then one agent."""
-    clash = RESERVED_NODE_NAMES.intersection(runtimes)
-    if clash:
-        raise ValueError(f"agent ids {sorted(clash)} are reserved node names")
+    """The uncompiled graph: classify (reading `routing_messages` of history), then one agent;
+    each workflow as its start, wait and execute nodes."""
+    names = [*runtimes]
+    for workflow in workflows:
+        names += [workflow.id, wait_node(workflow.id), execute_node(workflow.id)]
+    clash = RESERVED_NODE_NAMES.intersection(names)
+    if clash or len(set(names)) != len(names):
+        raise ValueError(f"node names clash: {sorted(clash) or names}")
+    waits = tuple(wait_node(w.id) for w in workflows)
     builder = StateGraph(SquadState, context_schema=SquadContext)
     builder.add_node(
         "classify", make_classify_node(router, routing_messages), destinations=tuple(runtimes)
     )
-    builder.add_edge(START, "classify")
+    builder.add_conditional_edges(START, _entry, ("classify", *waits))
     for agent_id, runtime in runtimes.items():
-        builder.add_node(agent_id, make_agent_node(runtime))
-        builder.add_edge(agent_id, END)
+        own = tuple(runtime.workflows.values())
+        builder.add_node(agent_id, make_agent_node(runtime), destinations=(END, *own, *waits))
+    for workflow in workflows:
+        runtime = runtimes[workflow.agent]
+        nodes = make_workflow_nodes(
+            workflow, get_tool(workflow.tool), lambda rt=runtime: rt.model is None
+        )
+        wait, execute = wait_node(workflow.id), execute_node(workflow.id)
+        builder.add_node(workflow.id, nodes.start, destinations=(END, wait, execute))
+        builder.add_node(wait, nodes.wait, destinations=("classify", execute, END))
+        builder.add_node(execute, nodes.execute)
+        builder.add_edge(execute, END)
     return builder
+
+
+def _entry(state: SquadState) -> str:
+    """A thread whose last turn asked sim/não goes to that question first; others to the
+    classifier. An expired question goes to its wait node too, which drops it."""
+    pending = state.get("pending")
+    if pending:
+        return wait_node(pending["workflow"])
+    return "classify"
 
 
 def build_squad_for(loaded: LoadedSpec, settings: Settings) -> Squad:

@@ -608,6 +608,7 @@ def meaning_problems(
         *_repeated_layers(spec),
         *(_classifier_references(spec, base_dir) if base_dir is not None else ()),
         *_classifier_models(spec),
+        *_alert_problems(spec),
     ]
 
 
@@ -779,6 +780,25 @@ def _classifier_models(spec: SquadSpec) -> Iterable[Problem]:
             hint = _did_you_mean(layer.model, profiles, "profiles under 'models'")
             loc: Loc = ("classifier", "layers", index, "model")
             yield (loc, f"unknown model profile '{layer.model}'", hint)
+
+
+def _alert_problems(spec: SquadSpec) -> Iterable[Problem]:
+    """Alert rule ids are unique (they name the alert in notices and the API) and an `agent`
+    filter names an agent of the squad."""
+    agents = [agent.id for agent in spec.agents]
+    first: dict[str, int] = {}
+    for index, rule in enumerate(spec.alerts.rules):
+        where: Loc = ("alerts", "rules", index)
+        if rule.id in first:
+            message = (
+                f"duplicate alert id '{rule.id}': alerts.rules[{first[rule.id]}] already uses it"
+            )
+            yield ((*where, "id"), message, "every rule needs its own id")
+        else:
+            first[rule.id] = index
+        if rule.agent is not None and rule.agent not in agents:
+            hint = _did_you_mean(rule.agent, agents, "agents")
+            yield ((*where, "agent"), f"unknown agent '{rule.agent}'", hint)
 
 
 def _is_set(doc: _Doc, loc: Loc) -> bool:

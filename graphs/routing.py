@@ -261,7 +261,9 @@ def build_router(
             model = (llm_models or {}).get(layer.model)
             if model is not None:
                 about = {a.id: f"{a.name} — {a.description}" for a in agents}
-                layers.append(LlmLayer(model, about, layer.threshold, layer.history_turns))
+                layers.append(
+                    LlmLayer(model, about, layer.threshold, layer.history_turns, layer.model)
+                )
     return Router(
         layers,
         [a.id for a in agents],

@@ -7,9 +7,16 @@ the tool registry (prompt files exist, tools are known) is checked in `graphs.lo
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 AGENT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
@@ -86,6 +93,12 @@ class Agent(Strict):
     knowledge: list[str] = Field(default_factory=list, description="Files the agent answers from.")
     routing: Routing = Routing()
     active: bool = True
+    budget_brl_per_day: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="Reais this agent may spend on models per day (São Paulo), its routing "
+        "included; the costs API and the alerts compare the day's spend with it. None: no budget.",
+    )
 
 
 class RulesLayer(Strict):
@@ -304,6 +317,12 @@ class WhatsAppChannel(Strict):
     api_version: str = Field(
         default="v21.0", pattern=r"^v\d+\.\d+$", description="Graph API version in reply URLs."
     )
+    reminder_template: ReplyTemplate | None = Field(
+        default=None,
+        description="Due-date reminders outside the 24-hour window: an approved template whose "
+        "body takes two parameters, the obligation and its due date (30/11/2026); none: such "
+        "reminders are recorded as `window_closed` and not sent.",
+    )
     reply_template: ReplyTemplate | None = Field(
         default=None,
         description="Sent when the user's last message is older than 24 h; none: such replies "
@@ -348,6 +367,17 @@ class WhatsAppChannel(Strict):
         ge=0,
         le=60,
         description="On shutdown, replies still running after this are left for the next start.",
+    )
+
+
+class Reminders(Strict):
+    """Leo's due-date reminders (DAS, FGTS, 13º…) for owners whose business profile asks for
+    them, sent on WhatsApp once per obligation and period."""
+
+    enabled: bool = True
+    days_before: int = Field(default=3, ge=0, le=30, description="Days ahead of the due date.")
+    interval_s: float = Field(
+        default=3600, ge=1, le=86_400, description="How often the server looks for reminders due."
     )
 
 
@@ -402,6 +432,88 @@ class Workflow(Strict):
         return self
 
 
+AlertKind = Literal["latency_p95", "error_rate", "daily_cost", "fallback_share", "trace_export"]
+ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
+# Kinds whose threshold is a share of the turns (0.02 = 2 %).
+_FRACTION_KINDS = ("error_rate", "fallback_share")
+
+
+class AlertRule(Strict):
+    """One condition the server watches. `threshold`'s unit follows `kind`: seconds for
+    latency_p95, a fraction of the turns for error_rate and fallback_share (0.02 = 2 %), reais
+    per day for daily_cost (the budget), trace runs lost in the window for trace_export. The
+    alert fires while the measured value is above the threshold."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$", description="Names the alert everywhere.")
+    kind: AlertKind
+    threshold: Decimal = Field(ge=0)
+    window_s: float = Field(
+        default=300,
+        gt=0,
+        le=7 * 86_400,
+        description="The turns of this many seconds back are measured (daily_cost: the day).",
+    )
+    min_turns: int = Field(
+        default=1, ge=1, le=1_000_000, description="Fewer turns in the window: not judged."
+    )
+    agent: str | None = Field(
+        default=None, description="Only this agent's turns (default: the whole squad)."
+    )
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_fits_kind(cls, threshold: Decimal, info: ValidationInfo) -> Decimal:
+        kind = info.data.get("kind")
+        if kind in _FRACTION_KINDS and threshold > 1:
+            raise ValueError(
+                f"the threshold of {kind} is a fraction of the turns, from 0 to 1 "
+                f"(0.02 = 2 %), got {threshold}"
+            )
+        return threshold
+
+    @model_validator(mode="after")
+    def _agent_fits_kind(self) -> AlertRule:
+        if self.kind == "trace_export" and self.agent is not None:
+            raise ValueError("trace_export counts the whole process's traces: remove 'agent'")
+        return self
+
+
+def _default_alert_rules() -> list[AlertRule]:
+    return [
+        AlertRule(id="latency_p95", kind="latency_p95", threshold=Decimal(3), min_turns=5),
+        AlertRule(id="error_rate", kind="error_rate", threshold=Decimal("0.02"), min_turns=20),
+        AlertRule(id="daily_cost", kind="daily_cost", threshold=Decimal(50)),
+        AlertRule(
+            id="fallback_share",
+            kind="fallback_share",
+            threshold=Decimal("0.3"),
+            window_s=3600,
+            min_turns=20,
+        ),
+        AlertRule(id="trace_export", kind="trace_export", threshold=Decimal(0)),
+    ]
+
+
+class Alerts(Strict):
+    """Rules the server evaluates (one evaluator across workers) and where it says so."""
+
+    enabled: bool = True
+    interval_s: float = Field(default=30, gt=0, le=3600, description="Seconds between checks.")
+    cooldown_s: float = Field(
+        default=1800,
+        ge=0,
+        le=7 * 86_400,
+        description="After a rule notified, it stays quiet this long even if it fires again.",
+    )
+    webhook_url_env: str = Field(
+        default="ESQUADRA_ALERT_WEBHOOK_URL",
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Env var holding the webhook URL (Slack-compatible); unset: no notices.",
+    )
+    webhook_timeout_s: float = Field(default=5, gt=0, le=60)
+    rules: list[AlertRule] = Field(default_factory=_default_alert_rules)
+
+
 class SquadSpec(Strict):
     """The whole `agents.yaml`."""
 
@@ -414,6 +526,8 @@ class SquadSpec(Strict):
     memory: Memory = Memory()
     channels: Channels = Channels()
     workflows: list[Workflow] = Field(default_factory=list)
+    reminders: Reminders = Reminders()
+    alerts: Alerts = Alerts()
 
     def active_agents(self) -> list[Agent]:
         """Agents that take traffic, in YAML order."""

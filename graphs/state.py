@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -39,6 +39,27 @@ class HistoryTurn(TypedDict):
 class Usage(TypedDict):
     input_tokens: int
     output_tokens: int
+
+
+class ModelUsage(TypedDict):
+    """One model call besides the agent's reply (the llm routing layer's): the model profile
+    that priced it and the tokens the provider reported."""
+
+    kind: Literal["routing"]
+    profile: str
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass
+class TurnMeter:
+    """What the nodes measured during one turn, read once by whoever ran it (the server prices
+    the calls into the cost ledger and observes the time in its metrics): the model calls made
+    besides the agent's reply and the time the classifier took. A plain object the nodes
+    append to, so the hot path makes no metric or ledger call of its own."""
+
+    calls: list[ModelUsage] = field(default_factory=list)
+    routing_s: float | None = None
 
 
 class TurnError(TypedDict):
@@ -106,6 +127,9 @@ class SquadContext:
     # The stores tools write to (`checkpointing.ledger.LedgerStore`); None: no store open
     # (Studio, tests of the graph alone), and tools that need one say so.
     ledger: SkipJsonSchema[Any] = None
+    profiles: SkipJsonSchema[Any] = None  # `checkpointing.business.BusinessProfiles`
+    # Filled by the nodes as the turn runs (`TurnMeter`); None: nobody reads it (Studio, tests).
+    meter: SkipJsonSchema[TurnMeter | None] = None
 
     def business_today(self) -> date:
         """Today in Brazil unless the run pins a date (tests, replays)."""

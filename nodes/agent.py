@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -10,15 +11,32 @@ from typing import Any
 
 import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langgraph.graph import END
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from graphs.schema import Agent
 from graphs.state import SquadContext, SquadState, TurnError, TurnResult, Usage
 from nodes.knowledge import Hit, KnowledgeIndex
 from nodes.offline import offline_reply, stream_pieces
 from nodes.routing import Router
+from nodes.tools import TOOLS as FACT_TOOLS
 from nodes.tools import ToolContext, ToolResult, run_tools
+from nodes.workflow import last_human, pending_open, tool_env, wait_node
+from tools.base import ToolArgsError, ToolEnv, ToolSpec
+from tools.registry import TOOLS as TYPED_TOOLS
+
+log = logging.getLogger("esquadra.agent")
+
+MAX_TOOL_ROUNDS = 3  # model → read tools → model: a loop that never settles stops here
 
 PROVIDER_TIMEOUT = TurnError(
     code="provider_timeout",
@@ -43,6 +61,8 @@ class AgentRuntime:
     offline_notice: str
     history_messages: int  # the thread's last messages in the prompt (`sessions.prompt`)
     reply_timeout_s: float | None = None  # the model profile's `timeout_s`, for a whole reply
+    # Tool name → the workflow that runs it for this agent (the YAML's `workflows:`).
+    workflows: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -73,19 +93,25 @@ class LiveAgents:
     router: Router | None = None
 
 
-AgentNode = Callable[[SquadState, Runtime[SquadContext]], Coroutine[Any, Any, dict[str, Any]]]
+AgentNode = Callable[[SquadState, Runtime[SquadContext]], Coroutine[Any, Any, Command[str]]]
 
 
 def make_agent_node(rt: AgentRuntime) -> AgentNode:
     """Build the async node for one agent."""
     compiled = LiveAgent(rt.agent, rt.persona, rt.model, rt.colleagues, rt.reply_timeout_s)
 
-    async def agent_node(state: SquadState, runtime: Runtime[SquadContext]) -> dict[str, Any]:
+    async def agent_node(state: SquadState, runtime: Runtime[SquadContext]) -> Command[str]:
         context = runtime.context
         live = context.live if context is not None else None
         # The registry's version of this agent, read per call; the YAML's without a registry.
         view = live.agents.get(rt.agent.id, compiled) if live is not None else compiled
-        return await _answer(rt, view, state, runtime)
+        update = await _answer(rt, view, state, runtime)
+        if isinstance(update, Command):
+            return update
+        # A question still waiting for sim/não: back to it, so the run stays held there.
+        pending = pending_open(state)
+        goto = wait_node(pending["workflow"]) if pending else END
+        return Command(goto=goto, update=update)
 
     agent_node.__name__ = f"agent_{rt.agent.id}"
     return agent_node
@@ -93,20 +119,25 @@ def make_agent_node(rt: AgentRuntime) -> AgentNode:
 
 async def _answer(
     rt: AgentRuntime, view: LiveAgent, state: SquadState, runtime: Runtime[SquadContext]
-) -> dict[str, Any]:
-    """One reply: the tools' facts and the knowledge, then the model (or the offline answer)."""
+) -> dict[str, Any] | Command[str]:
+    """One reply: the tools' facts and the knowledge, then the model (or the offline answer).
+
+    A tool that writes (a cash entry) is never run here: its workflow takes the turn, with the
+    model's arguments or, offline, the ones extracted from the message."""
     context = runtime.context or SquadContext()
     agent, model = view.agent, view.model
     messages = state.get("messages", [])
     question = _last_user_text(messages)
-    results = run_tools(
-        agent.tools,
-        question,
-        ToolContext(today=context.business_today(), ledger=state.get("ledger", [])),
-    )
+    fact_tools = [name for name in agent.tools if name in FACT_TOOLS]
+    typed = [TYPED_TOOLS[name] for name in agent.tools if name in TYPED_TOOLS]
+    results = run_tools(fact_tools, question, ToolContext(today=context.business_today()))
     hits = rt.knowledge.search(question)
     write = runtime.stream_writer
     if model is None:
+        handoff, typed_results = await _offline_tools(rt, typed, messages, context)
+        if handoff is not None:
+            return handoff
+        results.extend(typed_results)
         text = offline_reply(
             rt.offline_notice, agent.description, results, hits, context.facts, question
         )
@@ -119,7 +150,15 @@ async def _answer(
             # One deadline for the whole reply (a provider trickling keep-alives would
             # never trip a read timeout).
             async with asyncio.timeout(view.reply_timeout_s):
-                text, usage = await _stream_model(model, prompt, write, view.params)
+                if typed:
+                    outcome = await _with_tools(
+                        rt, model, typed, prompt, write, view.params, state, context
+                    )
+                    if isinstance(outcome, Command):
+                        return outcome
+                    text, usage = outcome
+                else:
+                    text, usage = await _stream_model(model, prompt, write, view.params)
         except (openai.APITimeoutError, TimeoutError):
             return _failed(rt, PROVIDER_TIMEOUT)
         except openai.APIError:  # a broken stream surfaces as APIConnectionError
@@ -128,8 +167,120 @@ async def _answer(
         "messages": [AIMessage(content=text, name=rt.agent.id)],
         "active_agent": rt.agent.id,
         "turn": TurnResult(agent=rt.agent.id, offline=model is None, usage=usage, error=None),
-        "ledger": [entry for result in results for entry in result.ledger_entries],
     }
+
+
+async def _offline_tools(
+    rt: AgentRuntime,
+    typed: list[ToolSpec[Any, Any]],
+    messages: list[AnyMessage],
+    context: SquadContext,
+) -> tuple[Command[str] | None, list[ToolResult]]:
+    """Offline: each tool's extractor reads the message; a writing tool hands the turn to its
+    workflow, a reading one runs now and its summary joins the reply."""
+    human = last_human(messages)
+    if human is None or not typed:
+        return None, []
+    env = tool_env(context, human.id)
+    results: list[ToolResult] = []
+    for spec in typed:
+        if spec.extract is None or (raw := spec.extract(human.text, env)) is None:
+            continue
+        if spec.writes:
+            return _handoff(rt, spec.name, raw, Usage(input_tokens=0, output_tokens=0)), []
+        results.append(ToolResult(spec.name, await _run_read_tool(spec, raw, env, context)))
+    return None, results
+
+
+async def _run_read_tool(
+    spec: ToolSpec[Any, Any], raw: dict[str, Any], env: ToolEnv, context: SquadContext
+) -> str:
+    """A reading tool's result as the owner reads it, or why it could not run."""
+    if spec.user_scoped:
+        if context.user_id is None:
+            return "Não sei quem é você nesta conversa, então não consigo consultar seus dados."
+        raw = {**raw, "user_id": context.user_id}
+    try:
+        args = spec.validate(raw)
+        result = await spec.run(args, env)
+    except ToolArgsError as error:
+        return "Não deu para consultar: " + "; ".join(
+            f"{e['field']}: {e['message']}" for e in error.errors
+        )
+    except Exception:  # a store down or absent (Studio): said, not raised into the turn
+        log.exception("tool %s failed", spec.name)
+        return "Não consegui consultar isso agora; tente de novo em instantes."
+    return spec.describe(args, result)
+
+
+def _handoff(
+    rt: AgentRuntime, tool: str, args: dict[str, Any] | None, usage: Usage
+) -> Command[str]:
+    """The turn goes to the tool's workflow (the loader made sure there is one)."""
+    workflow = rt.workflows[tool]
+    return Command(
+        goto=workflow,
+        update={
+            "active_agent": rt.agent.id,
+            "workflow_call": {"workflow": workflow, "args": args, "usage": usage},
+        },
+    )
+
+
+async def _with_tools(
+    rt: AgentRuntime,
+    model: BaseChatModel,
+    typed: list[ToolSpec[Any, Any]],
+    prompt: list[AnyMessage],
+    write: Callable[[Any], None],
+    params: Mapping[str, Any],
+    state: SquadState,
+    context: SquadContext,
+) -> tuple[str, Usage] | Command[str]:
+    """The model with the agent's tools bound: reading tools run and their results go back to
+    it (at most `MAX_TOOL_ROUNDS` rounds); a writing tool hands the turn to its workflow."""
+    bound = _bound(model, typed)
+    by_name = {spec.name: spec for spec in typed}
+    human = last_human(state.get("messages", []))
+    env = tool_env(context, human.id if human else None)
+    spent = Usage(input_tokens=0, output_tokens=0)
+    conversation = list(prompt)
+    text = ""
+    for round_ in range(MAX_TOOL_ROUNDS + 1):
+        # The last round goes without tools, so the model has to answer in words.
+        runnable = bound if round_ < MAX_TOOL_ROUNDS else model
+        text, usage, calls = await _stream_calls(runnable, conversation, write, params)
+        spent = Usage(
+            input_tokens=spent["input_tokens"] + usage["input_tokens"],
+            output_tokens=spent["output_tokens"] + usage["output_tokens"],
+        )
+        if calls is None or not calls.tool_calls:
+            return text, spent
+        replies: list[ToolMessage] = []
+        for call in calls.tool_calls:
+            spec = by_name.get(call["name"])
+            if spec is not None and spec.writes:
+                return _handoff(rt, spec.name, dict(call["args"]), spent)
+            if spec is None:
+                content = f"ferramenta desconhecida: {call['name']}"
+            else:
+                content = await _run_read_tool(spec, dict(call["args"]), env, context)
+            replies.append(ToolMessage(content=content, tool_call_id=call["id"] or call["name"]))
+        conversation += [AIMessage(content=text, tool_calls=calls.tool_calls), *replies]
+    return text, spent
+
+
+# Bound once per model and tool list: `bind_tools` converts every schema again on each call.
+_BOUND: dict[tuple[int, tuple[str, ...]], tuple[BaseChatModel, Any]] = {}
+
+
+def _bound(model: BaseChatModel, typed: list[ToolSpec[Any, Any]]) -> Any:
+    key = (id(model), tuple(spec.name for spec in typed))
+    cached = _BOUND.get(key)
+    if cached is None or cached[0] is not model:
+        cached = (model, model.bind_tools([spec.model_schema() for spec in typed]))
+        _BOUND[key] = cached
+    return cached[1]
 
 
 async def _stream_model(
@@ -152,6 +303,32 @@ async def _stream_model(
                 output_tokens=chunk.usage_metadata["output_tokens"],
             )
     return "".join(text), usage
+
+
+async def _stream_calls(
+    model: Any,
+    prompt: list[AnyMessage],
+    write: Callable[[Any], None],
+    params: Mapping[str, Any],
+) -> tuple[str, Usage, AIMessageChunk | None]:
+    """`_stream_model` that also gathers the tool calls streamed in pieces."""
+    text: list[str] = []
+    usage = Usage(input_tokens=0, output_tokens=0)
+    calls: AIMessageChunk | None = None
+    async for chunk in model.astream(prompt, **params):
+        if isinstance(chunk.content, str) and chunk.content:
+            text.append(chunk.content)
+            write({"type": "token", "text": chunk.content})
+        if chunk.tool_call_chunks:
+            # Merged by index, like LangChain's own chunk addition; text is kept above.
+            piece = AIMessageChunk(content="", tool_call_chunks=chunk.tool_call_chunks)
+            calls = piece if calls is None else calls + piece
+        if chunk.usage_metadata:
+            usage = Usage(
+                input_tokens=chunk.usage_metadata["input_tokens"],
+                output_tokens=chunk.usage_metadata["output_tokens"],
+            )
+    return "".join(text), usage, calls
 
 
 def _failed(rt: AgentRuntime, error: TurnError) -> dict[str, Any]:

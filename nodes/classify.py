@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -39,14 +40,20 @@ def make_classify_node(router: Router, history_window: int) -> ClassifyNode:
 
     async def classify(state: SquadState, runtime: Runtime[SquadContext]) -> Command[str]:
         text, history = conversation_history(state.get("messages", []), history_window)
-        live = runtime.context.live if runtime.context is not None else None
+        context = runtime.context
+        live = context.live if context is not None else None
+        meter = context.meter if context is not None else None
+        spent = meter.calls if meter is not None else None
+        started = time.perf_counter()
         if live is None:
-            decision = await router.route(text, history)
+            decision = await router.route(text, history, spent=spent)
         else:
             # The snapshot's router (its head refitted on live routing examples, once ready)
             # and the registry's switch: a switched-off agent's messages go to the fallback.
             current = router if live.router is None else live.router
-            decision = await current.route(text, history, live.active)
+            decision = await current.route(text, history, live.active, spent=spent)
+        if meter is not None:
+            meter.routing_s = time.perf_counter() - started
         runtime.stream_writer(
             {
                 "type": "route",

@@ -12,6 +12,8 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from checkpointing import open_stores
+from checkpointing.business import BusinessProfiles, ReminderLog
+from checkpointing.ledger import LedgerStore
 from checkpointing.memory_pipeline import open_memory
 from checkpointing.pending import PendingTurns
 from checkpointing.revision_bus import RevisionBus
@@ -23,14 +25,23 @@ from graphs.live import open_live_squad
 from graphs.loader import load_spec
 from server.admin_page import ADMIN_PAGE_ROUTES, admin_template
 from server.admin_routes import ADMIN_ROUTES
+from server.alerts import ALERT_ROUTES, open_evaluator
 from server.auth import CSRF_HEADER, Gatekeeper, SessionSigner, guard, load_session_secret
+from server.business_routes import BUSINESS_ROUTES
 from server.channels.whatsapp import WHATSAPP_ROUTES, open_whatsapp
 from server.chat import ChatService
+from server.cost_routes import COST_ROUTES
+from server.dashboard import DASHBOARD_ROUTES, dashboard_template
 from server.errors import exception_to_response
 from server.gate import open_gate
 from server.memory_routes import MEMORY_ROUTES
+from server.metrics import METRICS_ROUTES, Metrics
+from server.reminders import ReminderScheduler, open_reminders
+from server.request_ids import request_id_middleware
 from server.routes import chat, classify, get_thread, healthz, readyz
 from server.session_stack import session_hooks
+from server.tool_routes import TOOL_ROUTES
+from server.tracing import open_tracer
 from server.turn_hooks import TurnHooks
 from server.user_routes import USER_ROUTES
 from server.web import WEB_ROUTES, page_template
@@ -50,8 +61,10 @@ def create_app(
         settings = settings.model_copy(update={"environ": dict(environ)})
 
     gatekeeper = Gatekeeper(settings.api_key, settings.admin_token)
+    metrics = Metrics(settings.prometheus_multiproc_dir)
     page_template()  # read once, here, not on the event loop
     admin_template()
+    dashboard_template()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -69,6 +82,7 @@ def create_app(
         loaded = load_spec(settings.config_path)
         squad = await asyncio.to_thread(build_squad_for, loaded, settings)
         spec = loaded.spec
+        metrics.agents = frozenset(agent.id for agent in spec.agents)
         async with (
             open_stores(settings) as stores,
             open_memory(stores, enabled=spec.memory.enabled) as memory,
@@ -81,6 +95,14 @@ def create_app(
             live = await open_live_squad(squad, stores.db, bus)
             turn_log = TurnLog(stores.db)
             turn_log.start()
+            alerts = open_evaluator(
+                spec.alerts,
+                stores,
+                settings.environ,
+                settings.redis_prefix,
+                spec.defaults.fallback_agent,
+            )
+            alerts.start()
             identity.on_merge(memory.merge_user)  # linking two users moves facts too
             hooks = TurnHooks(
                 identity=identity,
@@ -89,8 +111,20 @@ def create_app(
                 memory=memory,
                 pending=PendingTurns(stores.db),
                 turns=turn_log,
+                metrics=metrics,
             )
-            chat = ChatService(squad, graph, hooks=hooks, live=live)
+            tracer = open_tracer(settings, secret)
+            metrics.watch_redis(stores.redis)
+            metrics.start()
+            chat = ChatService(
+                squad,
+                graph,
+                hooks=hooks,
+                live=live,
+                ledger=LedgerStore(stores.db),
+                profiles=BusinessProfiles(stores.db),
+                tracer=tracer,
+            )
             app.state.update(
                 settings=settings,
                 gatekeeper=gatekeeper,
@@ -100,6 +134,8 @@ def create_app(
                 memory=memory,
                 chat=chat,
                 turn_log=turn_log,
+                alerts=alerts,
+                metrics=metrics,
             )
             offline = sorted(a for a in squad.runtimes if squad.is_offline(a))
             log.info(
@@ -111,19 +147,35 @@ def create_app(
             )
             try:
                 # Closed first: its replies still running are given back before turns stop.
-                async with open_whatsapp(
-                    settings, spec.channels.whatsapp, stores.db, chat, identity
-                ) as whatsapp:
+                async with (
+                    open_whatsapp(
+                        settings, spec.channels.whatsapp, stores.db, chat, identity
+                    ) as whatsapp,
+                    open_reminders(
+                        ReminderScheduler(
+                            spec.reminders,
+                            BusinessProfiles(stores.db),
+                            ReminderLog(stores.db),
+                            identity.store,
+                            whatsapp.notify if whatsapp is not None else None,
+                        )
+                    ) as reminders,
+                ):
                     app.state.whatsapp = whatsapp
+                    app.state.reminders = reminders
                     yield
             finally:
                 await app.state.chat.aclose()  # turns still saving, before their stores close
                 await turn_log.aclose()  # their rows, written before the database closes
+                await alerts.aclose()
                 await live.aclose()
                 await gate.aclose()
                 if recorder.pruner is not None:
                     await recorder.pruner.aclose()
                 await squad.aclose()
+                if tracer is not None:  # what is queued goes out, for two seconds at most
+                    await asyncio.to_thread(tracer.close)
+                await metrics.aclose()
 
     return Litestar(
         route_handlers=[
@@ -134,15 +186,23 @@ def create_app(
             readyz,
             *USER_ROUTES,
             *MEMORY_ROUTES,
+            *TOOL_ROUTES,
+            *BUSINESS_ROUTES,
             *WEB_ROUTES,
             *WHATSAPP_ROUTES,
             *ADMIN_ROUTES,
+            *ALERT_ROUTES,
+            *DASHBOARD_ROUTES,
+            *COST_ROUTES,
             *ADMIN_PAGE_ROUTES,
+            *METRICS_ROUTES,
         ],
         guards=[guard],
         cors_config=_cors(settings),
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
+        # The request id first: the metrics middleware's requests are then logged with it.
+        middleware=[request_id_middleware, metrics.middleware],
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),
         # Logging is configured by the process (`esquadra serve --log-level`); Litestar's default
         # would put the root logger at INFO and log every model request on the hot path.
@@ -160,7 +220,7 @@ def _cors(settings: Settings) -> CORSConfig | None:
         allow_origins=origins,
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Accept", CSRF_HEADER],
-        expose_headers=["X-Thread-Id"],
+        expose_headers=["X-Thread-Id", "X-Request-Id"],
         allow_credentials=False,
         max_age=600,
     )

@@ -18,13 +18,16 @@ from checkpointing.fenced import FENCE_KEY, FenceRejected
 from checkpointing.sql import utcnow
 from checkpointing.turn_log import TurnRow, to_micros
 from core.ids import check_id
+from core.logs import THREAD_ID
+from core.trace_health import record_export_problem
 from graphs.compiler import Squad
 from graphs.live import LiveSquad
-from graphs.state import SquadContext
+from graphs.state import SquadContext, TurnMeter
 from nodes.agent import LiveAgents
 from nodes.routing import HistoryTurn, Router
-from server.costs import turn_cost
+from server.costs import priced_calls, turn_cost
 from server.gate import INTERRUPTED, SUPERSEDED, TurnInterrupted, until_set
+from server.tracing import TurnTrace, TurnTracer
 from server.turn_hooks import Admission, TurnHooks
 
 log = logging.getLogger("esquadra.chat")
@@ -36,6 +39,10 @@ ChatEvent = tuple[str, dict[str, Any]]
 CUT_REPLY_NOTE = (
     "(Minha resposta a esta mensagem foi interrompida. Respondo agora, junto com a próxima.)"
 )
+
+# The key LangGraph's `updates` stream gives an interrupt under (its documented output; the
+# constant itself is private since LangGraph 1.0).
+INTERRUPT = "__interrupt__"
 
 INTERNAL_ERROR = {
     "code": "internal_error",
@@ -67,11 +74,19 @@ class ChatService:
         graph: CompiledStateGraph,
         hooks: TurnHooks | None = None,
         live: LiveSquad | None = None,
+        ledger: Any = None,
+        profiles: Any = None,
+        tracer: TurnTracer | None = None,
     ) -> None:
         self.squad = squad
         self.graph = graph
         self.hooks = hooks or TurnHooks()
         self.live = live  # the registry's snapshot holder; None: the YAML as compiled
+        # The stores tools write to (`checkpointing.ledger.LedgerStore`), handed to each run's
+        # context; None: tools that need one say so in their reply.
+        self.ledger = ledger
+        self.profiles = profiles  # `checkpointing.business.BusinessProfiles`, for the tools
+        self.tracer = tracer  # LangSmith, one trace per turn; None: tracing off
         self._running: set[asyncio.Task[None]] = set()
 
     def live_active(self) -> frozenset[str] | None:
@@ -118,6 +133,7 @@ class ChatService:
         assert turn.thread_id is not None, "stream() takes a turn from prepare()"
         events: asyncio.Queue[ChatEvent | BaseException | None] = asyncio.Queue()
         task = asyncio.create_task(self._admitted(turn, events.put_nowait))
+        self.hooks.metrics.stream_opened()
         # The loop keeps only weak references: a turn finishing after its client left must not
         # be collected half-way.
         self._running.add(task)
@@ -128,6 +144,7 @@ class ChatService:
                     raise item
                 yield item
         finally:
+            self.hooks.metrics.stream_closed()
             if not task.done():
                 task.cancel()
 
@@ -145,6 +162,7 @@ class ChatService:
     ) -> None:
         """The turn inside its thread's gate; events, then None, go to `emit` (or the error)."""
         assert turn.thread_id is not None
+        THREAD_ID.set(turn.thread_id)  # the turn's own task: every log line of it names it
         try:
             async with self.hooks.gate.admit(
                 turn.thread_id, turn.channel, turn.message, turn.arrived_at
@@ -154,27 +172,44 @@ class ChatService:
                     return
                 # Read once: the turn keeps this snapshot even if the registry moves meanwhile.
                 live = self.live.current if self.live is not None else None
+                meter = TurnMeter()  # the nodes fill it in; read once, when the turn ends
                 started = time.perf_counter()
                 route: dict[str, Any] | None = None
                 last: ChatEvent | None = None
+                trace = self._start_trace(turn, admission.message) if self.tracer else None
                 try:
                     async with aclosing(
-                        self._turn(replace(turn, message=admission.message), admission, live)
+                        self._turn(replace(turn, message=admission.message), admission, live, meter)
                     ) as run:
                         async for event in run:
                             if event[0] == "route":
                                 route = event[1]
                             elif event[0] == "done" or event[0] == "error":
                                 last = event
+                            if trace is not None:
+                                trace.see(*event)
                             emit(event)
                 finally:
-                    self._log_turn(turn, live, started, route, last)
+                    if trace is not None:
+                        _finish_trace(trace, last)
+                    self._log_turn(turn, live, started, route, last, meter, admission.waited_s)
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # ThreadBusy and the like: the caller raises it
             emit(error)
         finally:
             emit(None)
+
+    def _start_trace(self, turn: ChatTurn, message: str) -> TurnTrace | None:
+        """The turn's LangSmith trace (None when dropped). Tracing never fails a turn: a bug
+        here is logged and counted, and the turn runs untraced."""
+        assert self.tracer is not None and turn.thread_id is not None
+        try:
+            return self.tracer.start(turn.thread_id, turn.user_id, turn.channel, message)
+        except Exception:
+            log.exception("could not start the trace of a turn")
+            record_export_problem("failed")
+            return None
 
     def _log_turn(
         self,
@@ -183,9 +218,12 @@ class ChatService:
         started: float,
         route: dict[str, Any] | None,
         last: ChatEvent | None,
+        meter: TurnMeter | None = None,
+        gate_wait_s: float = 0.0,
     ) -> None:
-        """Queue the turn's row (`chat_turns`): a tuple handed to the turn log, no I/O here.
-        A turn that ended without `done` or `error` (its client left, or it raised) is
+        """Queue the turn's row (`chat_turns`) and its model calls' (`model_costs`): tuples
+        handed to the turn log, no I/O here; then the turn's metrics, observed once. A turn
+        that ended without `done` or `error` (its client left, or it raised) is
         `incomplete`."""
         agent = route["agent"] if route is not None else None
         if last is not None and last[0] == "done":
@@ -198,25 +236,29 @@ class ChatService:
             error_code = last[1].get("code", "internal_error") if last else "incomplete"
             latency_ms, ttft_ms = _ms_since(started), None
             usage, cost, offline = _NO_USAGE, _NO_COST, False
-        self.hooks.turns.record(
-            TurnRow(
-                at=utcnow(),
-                thread_id=turn.thread_id or "",
-                user_id=turn.user_id,
-                channel=turn.channel,
-                agent_id=agent,
-                route_layer=route.get("layer") if route is not None else None,
-                model_profile=self._profile(agent, live) if agent is not None else None,
-                offline=offline,
-                latency_ms=latency_ms,
-                ttft_ms=ttft_ms,
-                input_tokens=usage["input_tokens"],
-                output_tokens=usage["output_tokens"],
-                cost_usd_micros=to_micros(cost["usd"]),
-                cost_brl_micros=to_micros(cost["brl"]),
-                error_code=error_code,
-            )
+        row = TurnRow(
+            at=utcnow(),
+            thread_id=turn.thread_id or "",
+            user_id=turn.user_id,
+            channel=turn.channel,
+            agent_id=agent,
+            route_layer=route.get("layer") if route is not None else None,
+            model_profile=self._profile(agent, live) if agent is not None else None,
+            offline=offline,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            input_tokens=usage["input_tokens"],
+            output_tokens=usage["output_tokens"],
+            cost_usd_micros=to_micros(cost["usd"]),
+            cost_brl_micros=to_micros(cost["brl"]),
+            error_code=error_code,
         )
+        self.hooks.turns.record(row)
+        costs = priced_calls(row, meter.calls if meter is not None else (), self.squad.loaded.spec)
+        for cost_row in costs:
+            self.hooks.turns.record(cost_row)
+        routing_s = meter.routing_s if meter is not None else None
+        self.hooks.metrics.turn_finished(row, costs, routing_s, gate_wait_s)
 
     def _profile(self, agent_id: str, live: LiveAgents | None) -> str | None:
         """The model profile the agent answered with: the snapshot's, else the YAML's."""
@@ -228,7 +270,11 @@ class ChatService:
             return None
 
     async def _turn(
-        self, turn: ChatTurn, admission: Admission, live: LiveAgents | None = None
+        self,
+        turn: ChatTurn,
+        admission: Admission,
+        live: LiveAgents | None = None,
+        meter: TurnMeter | None = None,
     ) -> AsyncIterator[ChatEvent]:
         """One admitted turn on the registry snapshot `live` (None: the YAML as compiled): the
         graph run, stopped early if a newer message interrupts it."""
@@ -263,8 +309,12 @@ class ChatService:
             context=SquadContext(
                 user_id=turn.user_id,
                 channel=turn.channel,
+                thread_id=turn.thread_id,
                 facts=tuple(facts),
                 live=live,
+                ledger=self.ledger,
+                profiles=self.profiles,
+                meter=meter,
             ),
             stream_mode=["custom", "updates"],
             durability=self.squad.loaded.spec.sessions.durability,
@@ -273,6 +323,7 @@ class ChatService:
         # keeps its tokens so the partial reply can be saved.
         partial: list[str] | None = None
         agent: str | None = None
+        waiting: dict[str, Any] | None = None  # a workflow's question held by an interrupt
         if self.squad.loaded.spec.sessions.gate.channel(turn.channel).policy == "interrupt":
             run, partial = until_set(run, admission.interrupted), []
         try:
@@ -288,6 +339,9 @@ class ChatService:
                         agent = chunk["agent"]
                     yield kind, chunk
                 else:
+                    if INTERRUPT in chunk:  # the run stopped at a question (sim/não)
+                        waiting = chunk[INTERRUPT][0].value
+                        continue
                     for update in chunk.values():
                         if isinstance(update, dict) and update.get("turn"):
                             result = update["turn"]
@@ -329,6 +383,8 @@ class ChatService:
                 "cost": self._cost(result["agent"], usage, live),
                 "latency_ms": _ms_since(started),
                 "ttft_ms": ttft_ms,
+                # What the thread waits for (the next message answers it), or None.
+                "pending_action": waiting,
             },
         )
 
@@ -412,6 +468,14 @@ class ChatService:
         return turn_cost(
             prices, spec.defaults.usd_brl, usage["input_tokens"], usage["output_tokens"]
         )
+
+
+def _finish_trace(trace: TurnTrace, last: ChatEvent | None) -> None:
+    try:
+        trace.finish(last)
+    except Exception:
+        log.exception("could not finish the trace of a turn")
+        record_export_problem("failed")
 
 
 def _as_dict(message: Any) -> dict[str, Any] | None:

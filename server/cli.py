@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 # `esquadra eval-routing … | head` should end quietly, not with a BrokenPipeError: these
 # commands only print, so they take SIGPIPE's default action (exit). `serve`, `worker` and
 # `chat` never do: a client hanging up mid-stream would kill the server silently (exit -13).
-_PRINTING_COMMANDS = frozenset({"check", "graph", "eval-routing", "fit-routing", "export"})
+_PRINTING_COMMANDS = frozenset({"check", "graph", "eval-routing", "fit-routing", "export", "tool"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="talk to the squad in this terminal")
     chat.add_argument("--config")
     chat.add_argument("--thread", help="continue this thread id")
-    chat.add_argument("--user", help="user id")
+    chat.add_argument(
+        "--user",
+        default="local",
+        help="user id (default: local — the owner at this terminal; their cash book, profile "
+        "and memory are kept under it)",
+    )
     chat.set_defaults(run=_chat)
 
     check = commands.add_parser("check", help="validate a squad YAML file")
@@ -122,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     graph = commands.add_parser("graph", help="print the compiled squad graph as mermaid")
     graph.add_argument("--config")
     graph.set_defaults(run=_graph)
+
+    from server.tool_cli import add_tool_parser
+
+    add_tool_parser(commands)
     return parser
 
 
@@ -229,6 +237,7 @@ def _serve(args: argparse.Namespace) -> int:
     from uvicorn.supervisors import Multiprocess
 
     from server.app import create_app
+    from server.metrics import multiprocess_settings
 
     path = _config_path(args.config)
     if not _report_issues(path):
@@ -240,15 +249,19 @@ def _serve(args: argparse.Namespace) -> int:
     if problem:
         print(f"esquadra serve: {problem}", file=sys.stderr)
         return 1
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # JSON lines (core/logs.py), here and in every worker: uvicorn applies `log_config` again in
+    # each process it spawns, its own access and error loggers included.
+    log_config = _json_logging(args.log_level)
     # The settings object itself goes to every worker (pickled by uvicorn's spawn): the CLI
     # never writes them into the environment.
     config = uvicorn.Config(
-        partial(create_app, settings),
+        # (but for the metrics' directory, which prometheus_client reads there: server/metrics.py)
+        partial(create_app, multiprocess_settings(settings, args.workers)),
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        log_config=log_config,
         log_level=args.log_level,
         # uvicorn's supervisor kills a worker that misses its 5 s ping; a worker opening the
         # squad (embedding model, stores) on a busy two-core machine missed it, and every
@@ -264,6 +277,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 WORKER_HEALTHCHECK_S = 60
+
+
+def _json_logging(level: str) -> dict:
+    """Install the JSON log configuration in this process and return it (for uvicorn)."""
+    import logging.config
+
+    from core.logs import logging_config
+
+    config = logging_config(level)
+    logging.config.dictConfig(config)
+    return config
 
 
 def _exposure_problem(settings: Settings, host: str, allow_open: bool) -> str | None:
@@ -497,7 +521,7 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    _json_logging(args.log_level)
 
     async def run() -> int:
         async with open_stores(settings) as stores:

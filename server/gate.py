@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -97,6 +98,7 @@ class ThreadGate:
                 return
             texts = await self.locks.collect_burst(thread_id, request_id, window_s, max_s)
             text = "\n".join(texts) or message
+        waiting = time.perf_counter()
         try:
             lease = await self.locks.acquire(
                 thread_id,
@@ -109,7 +111,11 @@ class ThreadGate:
         try:
             fence = await self.fences.advance(thread_id, lease.token)
             yield Admission(
-                message=text, fence=fence, interrupted=lease.interrupted, request_id=request_id
+                message=text,
+                fence=fence,
+                interrupted=lease.interrupted,
+                request_id=request_id,
+                waited_s=time.perf_counter() - waiting,
             )
         finally:
             # The turn is over (its `done` may already be on the wire): a release that fails

@@ -14,13 +14,18 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
+from checkpointing.sql import utcnow
 from core.ids import check_id
+from core.logs import THREAD_ID
 from core.settings import Settings
+from graphs.state import ModelUsage
 from nodes.routing import HistoryTurn
 from server.auth import caller_of, claimed_sender, require_own_thread
 from server.chat import ChatEvent, ChatService, ChatTurn
+from server.costs import priced_routing
 from server.errors import ApiError
 from server.readiness import check_readiness
+from server.request_ids import current_request_id
 from server.schemas import (
     ChatReply,
     ChatRequest,
@@ -129,6 +134,7 @@ async def chat(
             arrived_at=arrived_at,
         )
     )
+    THREAD_ID.set(turn.thread_id)  # this request's log lines (its task's context) name it
     if _wants_json(request):
         return await _json_reply(service, turn)
     events = service.stream(turn)
@@ -164,7 +170,12 @@ async def classify(data: JSONBody[ClassifyRequest], state: State) -> ClassifyRep
         history = await service.thread_history(data.thread_id)
     else:
         history = []
-    decision = await service.router().route(text, history, service.live_active())
+    spent: list[ModelUsage] = []
+    decision = await service.router().route(text, history, service.live_active(), spent=spent)
+    # The llm layer's calls go to the cost ledger like a turn's (no user: an integration asks).
+    who = (decision["agent"], data.thread_id, None, "api")
+    for row in priced_routing(utcnow(), who, spent, service.squad.loaded.spec):
+        service.hooks.turns.record(row)
     return ClassifyReply(
         agent=decision["agent"],
         layer=decision["layer"],
@@ -251,16 +262,27 @@ def _plain(value: Any) -> Any:
 
 
 async def _sse(events: AsyncIterator[ChatEvent], first: ChatEvent) -> AsyncIterator[bytes]:
+    request_id = current_request_id()
     try:
-        yield sse_frame(*first)
+        yield sse_frame(*_with_request_id(first, request_id))
         async for kind, data in events:
+            if kind == "done" or kind == "error":  # the last event names the request
+                data = {**data, "request_id": request_id}
             yield sse_frame(kind, data)
     finally:
         # A client that hangs up must not leave the turn holding its thread's lock.
         await events.aclose()  # type: ignore[attr-defined]
 
 
+def _with_request_id(event: ChatEvent, request_id: str | None) -> ChatEvent:
+    kind, data = event
+    if kind == "done" or kind == "error":
+        return kind, {**data, "request_id": request_id}
+    return event
+
+
 async def _json_reply(service: ChatService, turn: ChatTurn) -> Response[Any]:
+    request_id = current_request_id()
     route: dict[str, Any] = {}
     text: list[str] = []
     async for kind, data in service.stream(turn):
@@ -270,9 +292,11 @@ async def _json_reply(service: ChatService, turn: ChatTurn) -> Response[Any]:
             text.append(data["text"])
         elif kind == "error":
             status = 504 if data["code"] == "provider_timeout" else 502
-            return Response({**data, "thread_id": turn.thread_id}, status_code=status)
+            body = {**data, "thread_id": turn.thread_id, "request_id": request_id}
+            return Response(body, status_code=status)
         elif kind == "done":
-            return Response({**data, "route": route, "reply": "".join(text)})
+            body = {**data, "route": route, "reply": "".join(text), "request_id": request_id}
+            return Response(body)
         elif kind == "merged":
             return Response(data, status_code=202)
     raise RuntimeError("chat stream ended without done or error")

@@ -57,6 +57,7 @@ class ChatReply(msgspec.Struct):
     cost: Cost
     latency_ms: int
     ttft_ms: int | None
+    request_id: str  # the `X-Request-Id` header's value (the caller's, or one made up)
 
 
 class ThreadMessage(msgspec.Struct, omit_defaults=True):

@@ -6,6 +6,8 @@ import asyncio
 import sys
 
 from checkpointing import open_stores
+from checkpointing.business import BusinessProfiles
+from checkpointing.ledger import LedgerStore
 from core.settings import Settings
 from graphs.compiler import build_squad_for
 from graphs.loader import load_spec
@@ -22,7 +24,12 @@ async def run_terminal_chat(
     names = {agent.id: agent.name for agent in squad.loaded.spec.agents}
     thread = thread_id or new_thread_id()
     async with open_stores(settings) as stores:
-        service = ChatService(squad, squad.builder.compile(checkpointer=stores.checkpointer))
+        service = ChatService(
+            squad,
+            squad.builder.compile(checkpointer=stores.checkpointer),
+            ledger=LedgerStore(stores.db),
+            profiles=BusinessProfiles(stores.db),
+        )
         print(f"Esquadra — conversa {thread}. Digite 'sair' para terminar.")
         while True:
             try:

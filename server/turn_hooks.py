@@ -8,11 +8,12 @@ service usable alone (CLI, Studio, unit tests) and say what each hook is for.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from checkpointing.cost_ledger import CostRow
 from checkpointing.turn_log import TurnRow
 
 
@@ -71,8 +72,28 @@ class PendingHook(Protocol):
 class TurnLogHook(Protocol):
     """After every turn (answered or not): its row for the figures and the cost ledger."""
 
-    def record(self, row: TurnRow) -> None:
-        """Queue the row; must not wait or raise (the turn has already been answered)."""
+    def record(self, row: TurnRow | CostRow) -> None:
+        """Queue the row (the turn's, or one of its priced model calls'); must not wait or
+        raise (the turn has already been answered)."""
+        ...
+
+
+class MetricsHook(Protocol):
+    """The process's metrics (`server/metrics.py`), observed a few times per turn, never per
+    token: a stream opened and closed, and the turn's figures once it ends."""
+
+    def stream_opened(self) -> None: ...
+
+    def stream_closed(self) -> None: ...
+
+    def turn_finished(
+        self,
+        row: TurnRow,
+        costs: Sequence[CostRow],
+        routing_s: float | None,
+        gate_wait_s: float,
+    ) -> None:
+        """Must not wait or raise."""
         ...
 
 
@@ -85,6 +106,7 @@ class Admission:
     merged_into: str | None = None  # set when this message joined another request's turn
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
     request_id: str = ""  # names this request in a `merged` event ({into: request_id})
+    waited_s: float = 0.0  # how long the turn waited for its thread's lock (metrics)
 
 
 class TurnGate(Protocol):
@@ -143,7 +165,24 @@ class NoPending:
 
 
 class NoTurnLog:
-    def record(self, row: TurnRow) -> None:
+    def record(self, row: TurnRow | CostRow) -> None:
+        return None
+
+
+class NoMetrics:
+    def stream_opened(self) -> None:
+        return None
+
+    def stream_closed(self) -> None:
+        return None
+
+    def turn_finished(
+        self,
+        row: TurnRow,
+        costs: Sequence[CostRow],
+        routing_s: float | None,
+        gate_wait_s: float,
+    ) -> None:
         return None
 
 
@@ -165,3 +204,4 @@ class TurnHooks:
     gate: TurnGate = field(default_factory=OpenGate)
     pending: PendingHook = field(default_factory=NoPending)
     turns: TurnLogHook = field(default_factory=NoTurnLog)
+    metrics: MetricsHook = field(default_factory=NoMetrics)

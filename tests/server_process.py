@@ -25,9 +25,18 @@ class ServerProcess:
     """One `esquadra serve` process on a free loopback port."""
 
     def __init__(
-        self, env: dict[str, str], *, config: Path | None = None, workers: int = 1
+        self,
+        env: dict[str, str],
+        *,
+        config: Path | None = None,
+        workers: int = 1,
+        log_level: str = "warning",
+        output: Path | None = None,
     ) -> None:
+        """`output`: a file that receives the server's stdout and stderr (default: a pipe)."""
         self.workers = workers
+        self.log_level = log_level
+        self.output = output
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **env}
@@ -36,6 +45,7 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 120.0) -> ServerProcess:
         esquadra = Path(sys.executable).parent / "esquadra"
+        sink = self.output.open("ab") if self.output is not None else None
         self._proc = subprocess.Popen(
             [
                 str(esquadra),
@@ -45,19 +55,23 @@ class ServerProcess:
                 "--config",
                 str(self._config),
                 "--log-level",
-                "warning",
+                self.log_level,
                 "--workers",
                 str(self.workers),
             ],
             cwd=REPO_ROOT,
             env=self._env,
-            stdout=subprocess.PIPE,
+            stdout=sink or subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        if sink is not None:
+            sink.close()  # the child holds its own copy
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 output = self._proc.stdout.read().decode() if self._proc.stdout else ""
+                if self.output is not None:
+                    output = self.output.read_text(errors="replace")
                 raise RuntimeError(f"server exited with {self._proc.returncode}:\n{output}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:

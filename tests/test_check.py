@@ -95,7 +95,7 @@ def test_typos_get_a_did_you_mean() -> None:
     assert key.hint is not None and key.hint.startswith("did you mean 'temperature'? allowed keys:")
     [tool] = check_file(INVALID / "unknown_tool.yaml")
     assert tool.hint is not None and tool.hint.startswith("did you mean 'intern_hours'?")
-    assert "cash_entry" in tool.hint
+    assert "cash_summary" in tool.hint
 
 
 def test_issue_format() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from conftest import SQUAD_YAML, store_settings
 from langchain_core.messages import HumanMessage
 
 from checkpointing import open_stores
+from checkpointing.ledger import LedgerStore
 from graphs.compiler import build_squad
 from graphs.loader import load_spec
 from graphs.state import SquadContext
@@ -41,7 +43,8 @@ async def send(url: str | None, data_dir: Path, thread: str, text: str) -> list[
     async with open_stores(store_settings(url, data_dir)) as stores:
         graph = squad.builder.compile(checkpointer=stores.checkpointer)
         config = {"configurable": {"thread_id": thread}}
-        await graph.ainvoke({"messages": [HumanMessage(content=text)]}, config, context=CONTEXT)
+        context = replace(CONTEXT, user_id=f"owner-{thread}", ledger=LedgerStore(stores.db))
+        await graph.ainvoke({"messages": [HumanMessage(content=text)]}, config, context=context)
         state = await graph.aget_state(config)
     await squad.aclose()
     return [m.content for m in state.values["messages"]]
@@ -53,11 +56,15 @@ async def test_turn_is_checkpointed(store_url: str | None, tmp_path: Path) -> No
     assert "R$ 1.500,00" in messages[1]
 
 
-async def test_thread_survives_reopening_the_store(durable_url: str | None, tmp_path: Path) -> None:
+async def test_a_pending_question_survives_reopening_the_store(
+    durable_url: str | None, tmp_path: Path
+) -> None:
     await send(durable_url, tmp_path, "t-2", "registra 1.500 de venda hoje")
-    messages = await send(durable_url, tmp_path, "t-2", "@leo qual meu saldo?")
+    messages = await send(durable_url, tmp_path, "t-2", "sim")
     assert len(messages) == 4
-    assert "R$ 1.500,00" in messages[3]  # the balance was computed from the first turn's entry
+    assert messages[3].startswith("Pronto! Registrei receita de R$ 1.500,00 em 30/11/2026")
+    messages = await send(durable_url, tmp_path, "t-2", "@leo qual meu saldo?")
+    assert "saldo R$ 1.500,00" in messages[5]  # from the entry the confirmed workflow wrote
 
 
 async def test_history_has_one_checkpoint_per_step(store_url: str | None, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = ("core", "graphs", "llm", "nodes", "checkpointing", "server")
+PRODUCT = ("core", "graphs", "llm", "nodes", "checkpointing", "server", "finance")
 
 # (importer folder, imported folder): why it is forbidden
 FORBIDDEN = {
@@ -22,6 +22,10 @@ FORBIDDEN = {
     ("core", "checkpointing"): "core is a leaf",
     ("core", "server"): "core is a leaf",
     ("core", "llm"): "core is a leaf",
+    **{
+        ("finance", folder): "finance is pure arithmetic and law, under everything"
+        for folder in ("server", "graphs", "nodes", "checkpointing", "llm", "tools")
+    },
     **{(folder, "bench"): "product code never imports the benchmark" for folder in PRODUCT},
     **{(folder, "fakes"): "product code never imports test fakes" for folder in PRODUCT},
     **{(folder, "tests"): "product code never imports tests" for folder in PRODUCT},

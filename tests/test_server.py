@@ -18,7 +18,7 @@ LEO_MESSAGE = "Registre receita de R$ 1.500 da venda de hoje"
 async def test_offline_stream_is_route_then_tokens_then_done(
     offline_client: AsyncTestClient,
 ) -> None:
-    events = await chat(offline_client, message=LEO_MESSAGE)
+    events = await chat(offline_client, message=LEO_MESSAGE, user_id="u-offline")
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "route" and kinds[-1] == "done"
     assert set(kinds[1:-1]) == {"token"}
@@ -29,6 +29,7 @@ async def test_offline_stream_is_route_then_tokens_then_done(
     assert done["offline"] is True and done["agent"] == "leo"
     assert done["usage"] == {"input_tokens": 0, "output_tokens": 0}
     assert "R$ 1.500,00" in "".join(data["text"] for kind, data in events if kind == "token")
+    assert done["pending_action"]["tool"] == "record_transaction"
 
 
 async def test_stored_reply_equals_streamed_text(offline_client: AsyncTestClient) -> None:
@@ -93,13 +94,16 @@ async def test_yaml_temperature_and_max_tokens_reach_the_model(
 
 async def test_json_reply_when_client_accepts_json(offline_client: AsyncTestClient) -> None:
     response = await offline_client.post(
-        "/v1/chat", json={"message": LEO_MESSAGE}, headers={"Accept": "application/json"}
+        "/v1/chat",
+        json={"message": LEO_MESSAGE, "user_id": "u-json"},
+        headers={"Accept": "application/json"},
     )
     body = response.json()
     assert response.status_code == 200
     assert body["agent"] == "leo" and body["route"]["agent"] == "leo"
     assert "R$ 1.500,00" in body["reply"]
     assert {"thread_id", "usage", "cost", "latency_ms", "ttft_ms", "offline"} <= set(body)
+    assert body["pending_action"]["tool"] == "record_transaction"
 
 
 async def test_provider_failure_mid_stream_is_an_error_event_and_keeps_the_message(
@@ -278,8 +282,8 @@ async def test_openapi_schema_lists_exactly_the_real_routes(
         for method in route.methods  # type: ignore[attr-defined]
         if method not in ("OPTIONS", "HEAD")
         and not route.path.startswith("/schema")
-        # the chat and admin pages and their files are not part of the API
-        and route.path not in ("/", "/admin")
+        # the chat, admin and dashboard pages and their files are not part of the API
+        and route.path not in ("/", "/admin", "/admin/dashboard")
         and not route.path.startswith("/static/")
     }
     assert documented == real

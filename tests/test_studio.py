@@ -79,27 +79,40 @@ async def test_factory_builds_the_squad_and_leo_answers_offline(
     monkeypatch.setenv("ESQUADRA_OFFLINE", "1")
     monkeypatch.delenv("ESQUADRA_CONFIG", raising=False)
     monkeypatch.setattr(studio, "_CACHE", studio._SquadCache())
-    active = [agent.id for agent in load_spec(SQUAD_YAML).spec.active_agents()]
+    spec = load_spec(SQUAD_YAML).spec
+    active = [agent.id for agent in spec.active_agents()]
+    workflows = [
+        name for w in spec.workflows for name in (w.id, f"{w.id}__wait", f"{w.id}__execute")
+    ]
 
     async with studio.make_graph({}) as compiled:
         assert compiled.checkpointer is None  # the LangGraph server brings its own
         nodes = set(compiled.get_graph().nodes) - {"__start__", "__end__"}
-        assert nodes == {"classify", *active}
+        assert nodes == {"classify", *active, *workflows}
         # Studio shows these as the run's context inputs.
         context_fields = compiled.get_context_jsonschema()["properties"]
-        assert set(context_fields) == {"user_id", "channel", "today", "facts"}
+        assert set(context_fields) == {"user_id", "channel", "thread_id", "today", "facts"}
 
         # What the server does with the factory's graph: attach its checkpointer.
         graph = compiled.copy(update={"checkpointer": InMemorySaver()})
         # Context arrives as JSON from Studio, so the date is a string.
-        state = await _ask(graph, LEO_MESSAGE, {"channel": "studio", "today": "2025-06-01"})
+        context = {"channel": "studio", "today": "2025-06-01", "user_id": "u-studio"}
+        config = {"configurable": {"thread_id": uuid.uuid4().hex}}
+        state = await graph.ainvoke(
+            {"messages": [{"role": "user", "content": LEO_MESSAGE}]}, config, context=context
+        )
+        # The confirmation is an interrupt Studio shows, with the action it waits to run.
+        [interrupt] = state["__interrupt__"]
+        snapshot = await graph.aget_state(config)
 
     reply = state["messages"][-1]
     assert reply.name == "leo"
     assert "R$ 1.500,00" in reply.content
     assert "01/06/2025" in reply.content
     assert state["turn"]["offline"] is True
-    assert state["ledger"][0]["date"] == "2025-06-01"
+    assert interrupt.value["args"]["date"] == "2025-06-01"
+    assert interrupt.value["question"] == reply.content
+    assert snapshot.next == ("registrar_lancamento__wait",)
 
 
 def _repo_copy(tmp_path: Path) -> Path:

@@ -1,240 +1,15 @@
-"""The deterministic tools, read as a specification of what each one answers and ignores."""
+"""The fact tools (nodes/tools), read as a specification of what each one answers and ignores."""
 
-import json
 from datetime import date
 
 import pytest
 
 from nodes.tools import TOOLS, ToolContext, run_tools
 from nodes.tools.calendar import black_friday, easter, seasonal_dates
-from nodes.tools.cash import CATEGORIES, cash_balance, cash_entry
 from nodes.tools.labor import intern_hours, thirteenth_salary
 
 TODAY = date(2026, 11, 30)
 CTX = ToolContext(today=TODAY)
-
-
-def entry_for(message: str) -> dict:
-    result = cash_entry(message, CTX)
-    assert result is not None
-    [entry] = result.ledger_entries
-    return entry
-
-
-# cash_entry
-
-
-def test_records_income_with_amount_category_and_date():
-    result = cash_entry("Registre receita de R$ 1.500 da venda de hoje", CTX)
-    assert result is not None
-    assert result.tool == "cash_entry"
-    assert result.text == (
-        "Lançamento registrado: receita de R$ 1.500,00 em Vendas (venda), 30/11/2026."
-    )
-    entry = result.ledger_entries[0]
-    assert (entry["kind"], entry["amount"], entry["category"], entry["date"]) == (
-        "receita",
-        "1500.00",
-        "Vendas",
-        "2026-11-30",
-    )
-    assert entry["source"] == "Registre receita de R$ 1.500 da venda de hoje"
-
-
-def test_records_income_typed_without_accents_or_currency():
-    entry = entry_for("registra 1500 de venda hj")
-    assert (entry["kind"], entry["amount"], entry["category"], entry["date"]) == (
-        "receita",
-        "1500.00",
-        "Vendas",
-        "2026-11-30",
-    )
-
-
-def test_records_expense_from_yesterday():
-    entry = entry_for("lança despesa de 350 reais com luz ontem")
-    assert (entry["kind"], entry["amount"], entry["category"], entry["date"]) == (
-        "despesa",
-        "350.00",
-        "Energia e água",
-        "2026-11-29",
-    )
-    assert entry["description"] == "luz"
-
-
-def test_paguei_is_an_expense_on_the_given_day():
-    entry = entry_for("paguei 120 de gás dia 28/11")
-    assert (entry["kind"], entry["amount"], entry["date"], entry["description"]) == (
-        "despesa",
-        "120.00",
-        "2026-11-28",
-        "gás",
-    )
-
-
-def test_saida_with_cents_goes_to_material():
-    entry = entry_for("anota uma saída de 80,90 de material de limpeza")
-    assert (entry["kind"], entry["amount"], entry["category"]) == ("despesa", "80.90", "Material")
-    assert entry["description"] == "material de limpeza"
-
-
-def test_anteontem_is_two_days_back():
-    assert entry_for("vendi 3 mil reais anteontem")["date"] == "2026-11-28"
-
-
-def test_day_with_full_year():
-    assert entry_for("paguei aluguel de 2.500 em 05/11/2026")["date"] == "2026-11-05"
-
-
-def test_day_without_month_is_the_latest_such_day():
-    entry = entry_for("paguei o aluguel de 2.500 dia 5")
-    assert (entry["category"], entry["date"]) == ("Aluguel", "2026-11-05")
-
-
-def test_date_without_year_in_january_means_last_december():
-    ctx = ToolContext(today=date(2027, 1, 5))
-    result = cash_entry("paguei 200 de frete dia 28/12", ctx)
-    assert result is not None
-    assert result.ledger_entries[0]["date"] == "2026-12-28"
-
-
-def test_digits_of_the_amount_do_not_pick_the_category():
-    assert entry_for("paguei 1300 ao fornecedor")["category"] == "Fornecedores"
-
-
-def test_unrecognised_subject_falls_back_to_other_expenses():
-    assert entry_for("paguei 90 do chaveiro")["category"] == "Outras despesas"
-
-
-def test_every_category_comes_from_the_fixed_list():
-    messages = [
-        "registra 1500 de venda hj",
-        "recebi 450 do serviço de conserto",
-        "paguei 900 ao fornecedor de tecido",
-        "paguei 300 de imposto",
-        "gastei 150 com anúncio no instagram",
-        "paguei 2.000 de salário da funcionária",
-        "paguei 60 de gasolina",
-        "recebi 100 de reembolso",
-    ]
-    categories = [entry_for(message)["category"] for message in messages]
-    assert categories == [
-        "Vendas",
-        "Serviços",
-        "Fornecedores",
-        "Impostos",
-        "Marketing",
-        "Folha de pagamento",
-        "Transporte",
-        "Outras receitas",
-    ]
-    assert set(categories) <= set(CATEGORIES)
-
-
-def test_entry_id_is_deterministic_and_short():
-    first = entry_for("registra 1500 de venda hj")
-    second = entry_for("registra 1500 de venda hj")
-    assert first["id"] == second["id"]
-    assert len(first["id"]) == 12
-    assert entry_for("registra 1600 de venda hj")["id"] != first["id"]
-
-
-def test_entry_is_json_serialisable():
-    entry = entry_for("anota uma saída de 80,90 de material de limpeza")
-    assert json.loads(json.dumps(entry)) == entry
-
-
-def test_unknown_kind_asks_instead_of_guessing():
-    result = cash_entry("anota 200", CTX)
-    assert result is not None
-    assert result.ledger_entries == []
-    assert (
-        result.text
-        == "Para registrar R$ 200,00 preciso saber: é receita (entrada) ou despesa (saída)?"
-    )
-
-
-@pytest.mark.parametrize(
-    "message",
-    [
-        "registra a venda de hoje",
-        "qual meu saldo?",
-        "quanto entrou esse mês",
-        "quanto é o 13º de quem ganha 2.000 e trabalhou 7 meses",
-        "quanto devo cobrar por um corte de 50?",
-        "quero vender lanche por 15",
-    ],
-)
-def test_cash_entry_ignores_messages_that_are_not_recordings(message):
-    assert cash_entry(message, CTX) is None
-
-
-# cash_balance
-
-
-LEDGER = (
-    {"kind": "receita", "amount": "1500.00", "date": "2026-11-30"},
-    {"kind": "despesa", "amount": "350.00", "date": "2026-11-29"},
-    {"kind": "despesa", "amount": "80.90", "date": "2026-11-30"},
-    {"kind": "receita", "amount": "200.10", "date": "2026-10-15"},
-)
-
-
-def test_balance_sums_the_whole_ledger():
-    result = cash_balance("qual meu saldo?", ToolContext(TODAY, LEDGER))
-    assert result is not None
-    assert result.text == (
-        "Caixa no total: receitas R$ 1.700,10, despesas R$ 430,90, saldo R$ 1.269,20 "
-        "(com base em 4 lançamentos registrados nesta conversa)."
-    )
-
-
-def test_balance_this_month_leaves_older_entries_out():
-    result = cash_balance("quanto entrou esse mês", ToolContext(TODAY, LEDGER))
-    assert result is not None
-    assert result.text == (
-        "Caixa em novembro/2026: receitas R$ 1.500,00, despesas R$ 430,90, saldo R$ 1.069,10 "
-        "(com base em 3 lançamentos registrados nesta conversa)."
-    )
-
-
-def test_balance_can_be_negative():
-    ledger = ({"kind": "despesa", "amount": "99.99", "date": "2026-11-30"},)
-    result = cash_balance("resumo do caixa", ToolContext(TODAY, ledger))
-    assert result is not None
-    assert "saldo -R$ 99,99" in result.text
-
-
-def test_balance_based_on_one_entry_uses_singular():
-    ledger = ({"kind": "receita", "amount": "10", "date": "2026-11-30"},)
-    result = cash_balance("qual meu saldo?", ToolContext(TODAY, ledger))
-    assert result is not None
-    assert result.text.endswith("(com base em 1 lançamento registrado nesta conversa).")
-
-
-def test_balance_with_empty_ledger_says_nothing_was_recorded():
-    result = cash_balance("qual meu saldo?", CTX)
-    assert result is not None
-    assert result.text == (
-        "Ainda não há lançamentos registrados nesta conversa, então não há saldo a calcular."
-    )
-
-
-def test_balance_skips_malformed_entries():
-    ledger = (*LEDGER, {"kind": "receita", "amount": "muito"}, {"amount": "5"})
-    result = cash_balance("qual meu saldo", ToolContext(TODAY, ledger))
-    assert result is not None
-    assert "com base em 4 lançamentos" in result.text
-
-
-@pytest.mark.parametrize(
-    "message", ["registra 1500 no caixa de venda", "bom dia!", "quanto cobro de frete?"]
-)
-def test_balance_ignores_recordings_and_other_talk(message):
-    assert cash_balance(message, ToolContext(TODAY, LEDGER)) is None
-
-
-# thirteenth_salary
 
 
 def test_proportional_thirteenth():
@@ -402,10 +177,8 @@ def test_seasonal_dates_ignores_other_messages(message):
 # registry
 
 
-def test_registry_has_exactly_the_five_tools():
+def test_registry_has_exactly_the_three_fact_tools():
     assert set(TOOLS) == {
-        "cash_entry",
-        "cash_balance",
         "thirteenth_salary",
         "intern_hours",
         "seasonal_dates",
@@ -414,11 +187,13 @@ def test_registry_has_exactly_the_five_tools():
 
 def test_run_tools_keeps_only_tools_that_answered_in_order():
     results = run_tools(
-        ["seasonal_dates", "cash_balance", "cash_entry"], "registra 1500 de venda hj", CTX
+        ["seasonal_dates", "intern_hours", "thirteenth_salary"],
+        "estagiário pode fazer 8h? e o 13 de quem ganha 1800 e trabalhou 5 meses",
+        CTX,
     )
-    assert [result.tool for result in results] == ["cash_entry"]
+    assert [result.tool for result in results] == ["intern_hours", "thirteenth_salary"]
 
 
 def test_run_tools_with_unknown_name_fails_loudly():
     with pytest.raises(KeyError):
-        run_tools(["cash_entyr"], "registra 1500 de venda hj", CTX)
+        run_tools(["intern_hour"], "estagiário pode fazer 8h?", CTX)

@@ -10,7 +10,7 @@ the same model, so a bad argument is the same field error everywhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -18,6 +18,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationError
 
+from finance.amounts import format_brl, parse_amount
 from graphs.state import BUSINESS_TZ
 
 CENT = Decimal("0.01")
@@ -36,9 +37,8 @@ def _to_decimal(value: Any) -> Any:
         text = value.strip()
         if _PLAIN_DECIMAL.fullmatch(text):
             return Decimal(text)
-        from nodes.money import parse_brl_amount  # Brazilian notation: "R$ 1.500,00"
-
-        parsed = parse_brl_amount(text)
+        # Brazilian notation ("R$ 1.500,00", "dois mil"); a CPF or phone is never an amount.
+        parsed = parse_amount(text)
         if parsed is None:
             raise ValueError(f"não entendi o valor {value!r}")
         return parsed
@@ -50,9 +50,15 @@ def money_text(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
+def percent_text(value: Decimal) -> str:
+    """A result's rate, already in percent, with two places: 11,2 % → `"11.20"`."""
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
 # Arguments accept numbers or strings; results give decimal strings.
 MoneyArg = Annotated[Decimal, BeforeValidator(_to_decimal)]
 MoneyOut = Annotated[Decimal, PlainSerializer(money_text, return_type=str)]
+PercentOut = Annotated[Decimal, PlainSerializer(percent_text, return_type=str)]
 
 
 class Args(BaseModel):
@@ -84,6 +90,7 @@ class ToolEnv:
     from. Reaches graph nodes through the run's context, never through globals."""
 
     ledger: Any = None  # checkpointing.ledger.LedgerStore; None where no store is open
+    profiles: Any = None  # checkpointing.business.BusinessProfiles: the owner's regime, state
     now: datetime | None = None  # pinned by tests and replays; else the real clock
     source: dict[str, Any] = field(default_factory=dict)  # {"type": "message"|"api"|"cli", …}
 
@@ -113,6 +120,10 @@ class ToolSpec(Generic[A, R]):
     summary: Callable[[A, R], str] | None = None  # the result as one pt-BR sentence
     writes: bool = False  # changes stored data: a workflow confirms before it runs
     user_scoped: bool = False  # takes `user_id`, filled from the caller, never from the model
+    labels: Mapping[str, str] = field(default_factory=dict)  # values as the owner reads them
+    # Fills what the caller left out (today's date, a default category) before a workflow asks
+    # to confirm, so the owner confirms exactly what will be written.
+    complete: Callable[[A, ToolEnv], A] | None = None
 
     def validate(self, raw: dict[str, Any]) -> A:
         """The arguments, or `ToolArgsError` naming each bad field."""
@@ -140,6 +151,28 @@ class ToolSpec(Generic[A, R]):
 
     def describe(self, args: A, result: R) -> str:
         return self.summary(args, result) if self.summary else result.model_dump_json()
+
+
+def render(template: str, spec: ToolSpec[Any, Any], *models: BaseModel) -> str:
+    """A workflow's text with the tool's fields filled in as the owner reads them: money as
+    R$ 1.234,56, dates as 30/11/2026, coded values (`income`) by the tool's labels."""
+    values: dict[str, str] = {}
+    for model in models:
+        for name in type(model).model_fields:
+            values[name] = _shown(getattr(model, name), spec.labels)
+    return template.format_map(values)
+
+
+def _shown(value: Any, labels: Mapping[str, str]) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format_brl(value)
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, str):
+        return labels.get(value, value)
+    return str(value)
 
 
 def field_errors(error: ValidationError) -> list[dict[str, str]]:

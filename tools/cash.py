@@ -113,6 +113,16 @@ async def cash_summary(args: CashSummaryArgs, env: ToolEnv) -> CashSummaryResult
     )
 
 
+def complete_transaction(args: RecordTransactionArgs, env: ToolEnv) -> RecordTransactionArgs:
+    """The date (today) and category (from the description) the entry will get."""
+    return args.model_copy(
+        update={
+            "date": args.date or env.today(),
+            "category": args.category or categories.default_for(args.kind, args.description or ""),
+        }
+    )
+
+
 def extract_transaction(message: str, env: ToolEnv) -> dict[str, Any] | None:
     """'lança despesa de 350 reais com luz ontem' → arguments; None when not a request to
     record (a question, no amount) — and no kind means we cannot guess, so None as well."""
@@ -195,6 +205,8 @@ RECORD_TRANSACTION = ToolSpec(
     summary=_transaction_summary,
     writes=True,
     user_scoped=True,
+    labels=KIND_LABEL,
+    complete=complete_transaction,
 )
 CASH_SUMMARY = ToolSpec(
     name="cash_summary",

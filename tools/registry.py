@@ -6,12 +6,14 @@ from typing import Any
 
 from tools.base import ToolEnv, ToolSpec, UnknownTool
 from tools.cash import CASH_SUMMARY, RECORD_TRANSACTION
+from tools.finance import FINANCE_TOOLS
 
 TOOLS: dict[str, ToolSpec[Any, Any]] = {
     spec.name: spec
     for spec in (
         RECORD_TRANSACTION,
         CASH_SUMMARY,
+        *FINANCE_TOOLS,
     )
 }
 

@@ -8,7 +8,7 @@ from typing import Any
 import openai
 from pydantic import BaseModel, Field
 
-from nodes.routing._types import Candidate, RouteDecision, Scratch, decision
+from nodes.routing._types import Candidate, ModelUsage, RouteDecision, Scratch, decision
 
 log = logging.getLogger("esquadra.routing")
 
@@ -24,20 +24,43 @@ class LlmLayer:
     name = "llm"
 
     def __init__(
-        self, model: Any, agents: dict[str, str], threshold: float, history_turns: int
+        self,
+        model: Any,
+        agents: dict[str, str],
+        threshold: float,
+        history_turns: int,
+        profile: str = "default",
     ) -> None:
-        self._model = model.with_structured_output(RouteChoice, method="json_schema")
+        # `include_raw`: the reply's message too, whose usage the cost ledger prices.
+        self._model = model.with_structured_output(
+            RouteChoice, method="json_schema", include_raw=True
+        )
+        self._profile = profile  # the model profile: its prices price this call
         self._agents = agents
         self._threshold = threshold
         self._history_turns = history_turns
 
     async def decide(self, scratch: Scratch) -> RouteDecision | None:
         try:
-            choice = await self._model.ainvoke(self._prompt(scratch))
+            reply = await self._model.ainvoke(self._prompt(scratch))
         except (openai.APIError, ValueError) as exc:
             # The router still has the fallback agent; a failed classification must not fail
             # the turn, but it is logged so a broken provider is noticed.
             log.warning("llm routing failed: %s", exc)
+            return None
+        usage = getattr(reply["raw"], "usage_metadata", None)
+        if usage:  # tokens spent whatever the answer: an unusable one is paid for too
+            scratch.spent.append(
+                ModelUsage(
+                    kind="routing",
+                    profile=self._profile,
+                    input_tokens=usage["input_tokens"],
+                    output_tokens=usage["output_tokens"],
+                )
+            )
+        choice = reply["parsed"]
+        if reply["parsing_error"] is not None:
+            log.warning("llm routing failed: %s", reply["parsing_error"])
             return None
         if not isinstance(choice, RouteChoice) or choice.agent not in self._agents:
             return None

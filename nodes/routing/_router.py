@@ -7,7 +7,15 @@ from collections.abc import Collection, Sequence
 from core.text import fold
 from nodes.routing._followup import FollowupLayer
 from nodes.routing._semantic import SemanticHead, SemanticLayer
-from nodes.routing._types import HistoryTurn, Layer, RouteDecision, Scratch, decision, ranked
+from nodes.routing._types import (
+    HistoryTurn,
+    Layer,
+    ModelUsage,
+    RouteDecision,
+    Scratch,
+    decision,
+    ranked,
+)
 
 
 class Router:
@@ -52,11 +60,14 @@ class Router:
         text: str,
         history: Sequence[HistoryTurn] = (),
         active: Collection[str] | None = None,
+        spent: list[ModelUsage] | None = None,
     ) -> RouteDecision:
         """Decide who answers `text`; never an inactive agent (`active`: the live set, else the
-        set the router was built with)."""
+        set the router was built with). Model calls a layer makes are appended to `spent`."""
         allowed = self.active if active is None else active
         scratch = Scratch(text=text, folded=fold(text), history=list(history))
+        if spent is not None:
+            scratch.spent = spent
         for layer in self.layers:
             verdict = await layer.decide(scratch)
             if verdict is None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from graphs.state import Candidate, HistoryTurn, RouteDecision
+from graphs.state import Candidate, HistoryTurn, ModelUsage, RouteDecision
 
 __all__ = [
     "Candidate",
     "HistoryTurn",
     "Layer",
+    "ModelUsage",
     "RouteDecision",
     "Scratch",
     "decision",
@@ -28,6 +29,8 @@ class Scratch:
     history: list[HistoryTurn]
     probabilities: dict[str, float] | None = None
     notes: dict[str, object] = field(default_factory=dict)
+    # Model calls the layers made for this message (the llm layer's usage), for the cost ledger.
+    spent: list[ModelUsage] = field(default_factory=list)
 
     @property
     def previous_agent(self) -> str | None:

@@ -1,4 +1,8 @@
-"""Deterministic tools: verified facts the agents quote instead of letting the model guess."""
+"""Fact tools: verified facts put in the agent's prompt (and, offline, in its reply).
+
+They read the message and answer or stay silent; tools with typed arguments that the model can
+call, that write data or that integrations call are in `tools/` (the cash book moved there).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,11 @@ from collections.abc import Iterable
 
 from nodes.tools._base import Tool, ToolContext, ToolResult
 from nodes.tools.calendar import seasonal_dates
-from nodes.tools.cash import cash_balance, cash_entry
 from nodes.tools.labor import intern_hours, thirteenth_salary
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolResult", "run_tools"]
 
 TOOLS: dict[str, Tool] = {
-    "cash_entry": cash_entry,
-    "cash_balance": cash_balance,
     "thirteenth_salary": thirteenth_salary,
     "intern_hours": intern_hours,
     "seasonal_dates": seasonal_dates,

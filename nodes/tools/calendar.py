@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from dateutil.easter import easter as _western_easter
+
 from nodes.money import fold
 from nodes.tools._base import ToolContext, ToolResult
 
@@ -14,16 +16,9 @@ HOW_MANY = 4
 
 
 def easter(year: int) -> date:
-    """Gregorian Easter Sunday (anonymous Gregorian computus, a.k.a. Meeus/Jones/Butcher)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    g = (8 * b + 13) // 25
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    weekday_shift = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * weekday_shift) // 451
-    month, day = divmod(h + weekday_shift - 7 * m + 114, 31)
-    return date(year, month, day + 1)
+    """Gregorian Easter Sunday, from python-dateutil (the same computus `holidays` uses for the
+    Good Friday in finance/calendar.py, so Carnaval and Sexta-feira Santa never disagree)."""
+    return _western_easter(year)
 
 
 def nth_weekday(year: int, month: int, weekday: int, n: int) -> date:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -63,8 +64,24 @@ class GraphClient:
             },
         )
 
-    async def send_template(self, phone_number_id: str, to: str, name: str, language: str) -> str:
-        """Send an approved template (the only thing Meta accepts outside the 24-hour window)."""
+    async def send_template(
+        self,
+        phone_number_id: str,
+        to: str,
+        name: str,
+        language: str,
+        parameters: Sequence[str] = (),
+    ) -> str:
+        """Send an approved template (the only thing Meta accepts outside the 24-hour window),
+        with its body's `{{1}}`, `{{2}}`… filled by `parameters`."""
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if parameters:
+            template["components"] = [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": value} for value in parameters],
+                }
+            ]
         return await self._send(
             phone_number_id,
             {
@@ -72,7 +89,7 @@ class GraphClient:
                 "recipient_type": "individual",
                 "to": to,
                 "type": "template",
-                "template": {"name": name, "language": {"code": language}},
+                "template": template,
             },
         )
 

@@ -202,6 +202,15 @@ class MessageLog:
             _UPSERT_OUTBOUND, (wamid, phone_number_id, wa_id, kind, body, now, now, reply_to, now)
         )
 
+    async def last_contact(self, wa_id: str) -> tuple[str, datetime] | None:
+        """The number this user last wrote to, and when (for messages we start ourselves)."""
+        row = await self.db.fetchone(
+            "SELECT phone_number_id, sent_at FROM whatsapp_messages "
+            "WHERE direction = 'in' AND wa_id = %s ORDER BY sent_at DESC LIMIT 1",
+            (wa_id,),
+        )
+        return (str(row[0]), as_datetime(row[1])) if row else None
+
     async def last_inbound_at(self, phone_number_id: str, wa_id: str) -> datetime | None:
         """When this user last wrote to this number (the 24-hour window starts there)."""
         row = await self.db.fetchone(

@@ -7,7 +7,7 @@ set: without them no call could be authenticated. Nothing here is on `/v1/chat`'
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
@@ -19,7 +19,7 @@ from graphs.schema import WhatsAppChannel
 from server.channels.whatsapp.graph_api import GraphClient
 from server.channels.whatsapp.message_log import MessageLog
 from server.channels.whatsapp.payload import Events
-from server.channels.whatsapp.processor import WhatsAppProcessor
+from server.channels.whatsapp.processor import WINDOW, WhatsAppProcessor
 from server.channels.whatsapp.signature import signature_valid, token_matches
 from server.chat import ChatService
 
@@ -45,6 +45,30 @@ class WhatsAppService:
         self._app_secret = app_secret
         self.log = message_log
         self.processor = processor
+
+    async def notify(self, wa_id: str, text: str, template_parameters: Sequence[str]) -> str:
+        """A message we start (a reminder): free text inside the 24-hour window, else the
+        `reminder_template` with `template_parameters`; the outcome (`sent`,
+        `sent_template`, `never_wrote`, `window_closed`)."""
+        contact = await self.log.last_contact(wa_id)
+        if contact is None:
+            return "never_wrote"  # no number of ours this user ever wrote to
+        phone_number_id, last = contact
+        graph = self.processor.graph
+        if utcnow() - last <= WINDOW:
+            wamid = await graph.send_text(phone_number_id, wa_id, text)
+            await self.log.record_outbound(wamid, phone_number_id, wa_id, "text", text, None)
+            return "sent"
+        template = self.config.reminder_template
+        if template is None:
+            return "window_closed"
+        wamid = await graph.send_template(
+            phone_number_id, wa_id, template.name, template.language, template_parameters
+        )
+        await self.log.record_outbound(
+            wamid, phone_number_id, wa_id, "template", template.name, None
+        )
+        return "sent_template"
 
     def verification_ok(self, mode: str | None, token: str | None) -> bool:
         """Meta's subscription check: `hub.mode=subscribe` and our verify token."""
