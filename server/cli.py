@@ -541,6 +541,8 @@ def _chat(args: argparse.Namespace) -> int:
     from server.terminal import run_terminal_chat
 
     settings = _settings(config_path=path)
+    import logging
+
     # New routing examples are embedded before the first prompt (half a minute for a thousand):
     # show that progress, and only that, on stderr.
     progress = logging.StreamHandler(sys.stderr)
