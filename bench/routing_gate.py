@@ -92,7 +92,7 @@ def sweep(thresholds: list[float], config: Path, cache_dir: Path) -> dict[str, A
                 **measured,
                 "fitted": {
                     "thresholds": fitted["semantic"]["thresholds"],
-                    "switch_threshold": fitted["followup"].get("switch_threshold"),
+                    "followup_threshold": fitted["followup"].get("threshold"),
                 },
             }
         )

@@ -146,7 +146,12 @@ class Embedder:
                 if matrix.shape == (len(texts), DIM):
                     return matrix
         log.info("embedding %d routing examples (cached afterwards in %s)", len(texts), cache_dir)
-        rows = [self.embed(texts[i : i + batch]) for i in range(0, len(texts), batch)]
+        rows = []
+        for start in range(0, len(texts), batch):
+            rows.append(self.embed(texts[start : start + batch]))
+            # ~1 s per batch on this machine: a first start with new examples takes half a
+            # minute, and whoever waits for it (server log, `esquadra chat`) sees it move.
+            log.info("embedded %d/%d routing examples", min(start + batch, len(texts)), len(texts))
         matrix = np.vstack(rows) if rows else np.zeros((0, DIM), dtype=np.float32)
         save_atomically(path, matrix)
         return matrix

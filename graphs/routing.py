@@ -21,11 +21,10 @@ from graphs.schema import LlmLayer as LlmSpec
 from graphs.schema import RulesLayer as RulesSpec
 from graphs.schema import SemanticLayer as SemanticSpec
 from nodes.routing import (
-    DEFAULT_SWITCH_THRESHOLD,
     DEFAULT_WEIGHTS,
+    ContextModel,
     ExamplesLayer,
     FollowupLayer,
-    FollowupModel,
     HeadModels,
     HistoryTurn,
     Layer,
@@ -41,15 +40,18 @@ from nodes.routing import (
 
 @dataclass(frozen=True)
 class LabelledMessage:
-    """One line of a routing data set: a message, its conversation so far, who should answer."""
+    """One line of a routing data set: a message, its conversation so far, who should answer,
+    and optional `tags` ("hard", ...) that evaluation reports separately."""
 
     text: str
     history: list[HistoryTurn]
     agent: str
+    tags: tuple[str, ...] = ()
 
 
 def read_routing_data(path: Path) -> list[LabelledMessage]:
-    """Read `{text, history, agent}` JSON lines; a bad line names its number."""
+    """Read `{text, history, agent}` JSON lines (`expected` is read as `agent`; history turns
+    may leave out `agent`); a bad line names its number."""
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -63,7 +65,8 @@ def read_routing_data(path: Path) -> list[LabelledMessage]:
                         HistoryTurn(role=t["role"], content=t["content"], agent=t.get("agent"))
                         for t in item.get("history") or []
                     ],
-                    agent=str(item["agent"]),
+                    agent=str(item["agent"] if "agent" in item else item["expected"]),
+                    tags=tuple(str(tag) for tag in item.get("tags") or ()),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -248,13 +251,12 @@ def build_router(
             layers.append(ExamplesLayer(agents, layer.threshold))
         elif isinstance(layer, SemanticSpec) and head is not None:
             thresholds = fitted.get("semantic", {}).get("thresholds", {})
-            layers.append(SemanticLayer(head, thresholds, layer.threshold))
+            layers.append(SemanticLayer(head, thresholds, _unfitted_threshold(thresholds, layer)))
         elif isinstance(layer, FollowupSpec):
-            weights = fitted.get("followup", {}).get("weights") or DEFAULT_WEIGHTS
+            weights = fitted.get("followup", {}).get("context_weights") or DEFAULT_WEIGHTS
             threshold = fitted.get("followup", {}).get("threshold", layer.threshold)
-            switch = fitted.get("followup", {}).get("switch_threshold", DEFAULT_SWITCH_THRESHOLD)
             agent_ids = {a.id for a in agents}
-            layers.append(FollowupLayer(FollowupModel(weights), threshold, head, agent_ids, switch))
+            layers.append(FollowupLayer(ContextModel(weights), threshold, head, agent_ids))
         elif isinstance(layer, LlmSpec) and include_llm:
             model = (llm_models or {}).get(layer.model)
             if model is not None:
@@ -268,3 +270,12 @@ def build_router(
         spec.defaults.fallback_agent,
         [a.id for a in spec.active_agents()],
     )
+
+
+def _unfitted_threshold(fitted: Mapping[str, float], layer: SemanticSpec) -> float:
+    """The threshold of an agent the fit has not seen (added since): the fitted agents' mean,
+    leaving out the fallback's 0 (its unsure messages go to itself anyway); the YAML's value
+    before any fit. A new agent with the YAML's 0.55 lost half of its messages to the fallback
+    while the fitted ones decide from 0.3–0.4."""
+    values = [value for value in fitted.values() if value > 0]
+    return sum(values) / len(values) if values else layer.threshold

@@ -28,7 +28,23 @@ async def evaluate(router: Router, rows: Sequence[LabelledMessage]) -> dict[str,
                 "ms": round(elapsed, 3),
             }
         )
-    return summarise(items, sorted({*router.agents, *(r.agent for r in rows)}))
+    report = summarise(items, sorted({*router.agents, *(r.agent for r in rows)}))
+    report["categories"] = categories(items, rows)
+    return report
+
+
+def categories(items: list[dict[str, Any]], rows: Sequence[LabelledMessage]) -> dict[str, Any]:
+    """Accuracy per kind of message: follow-ups (a line with history) and each tag."""
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for item, row in zip(items, rows, strict=True):
+        right = item["predicted"] == item["expected"]
+        kinds = [*row.tags, "followup" if row.history else "standalone"]
+        for kind in dict.fromkeys(kinds):
+            groups[kind].append(right)
+    return {
+        kind: {"n": len(hits), "accuracy": round(sum(hits) / len(hits), 4)}
+        for kind, hits in sorted(groups.items())
+    }
 
 
 def summarise(items: list[dict[str, Any]], agents: list[str]) -> dict[str, Any]:
@@ -107,6 +123,10 @@ def format_report(report: dict[str, Any]) -> str:
     lines += ["", "layer      share    n     accuracy"]
     for layer, m in report["layers"].items():
         lines.append(f"{layer:<10} {m['share']:>6.1%} {m['n']:>5} {m['accuracy']:>9.1%}")
+    if report.get("categories"):
+        lines += ["", "kind         n     accuracy"]
+        for kind, m in report["categories"].items():
+            lines.append(f"{kind:<10} {m['n']:>5} {m['accuracy']:>9.1%}")
     mistakes = Counter(
         (i["expected"], i["predicted"]) for i in report["items"] if i["expected"] != i["predicted"]
     )

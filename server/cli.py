@@ -541,6 +541,15 @@ def _chat(args: argparse.Namespace) -> int:
     from server.terminal import run_terminal_chat
 
     settings = _settings(config_path=path)
+    import logging
+
+    # New routing examples are embedded before the first prompt (half a minute for a thousand):
+    # show that progress, and only that, on stderr.
+    progress = logging.StreamHandler(sys.stderr)
+    progress.setFormatter(logging.Formatter("%(message)s"))
+    embeddings_log = logging.getLogger("esquadra.embeddings")
+    embeddings_log.addHandler(progress)
+    embeddings_log.setLevel(logging.INFO)
     return asyncio.run(run_terminal_chat(settings, thread_id=args.thread, user_id=args.user))
 
 

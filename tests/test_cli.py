@@ -125,7 +125,7 @@ def test_fit_routing_writes_thresholds_next_to_the_yaml(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     fitted = json.loads((tmp_path / "agents.routing.json").read_text(encoding="utf-8"))
     assert set(fitted["semantic"]["thresholds"]) == {"leo", "max", "lia"}
-    assert fitted["followup"]["weights"]["short"] != 0
+    assert fitted["followup"]["context_weights"]["previous_x_short"] != 0
     assert fitted["head"]["cv_accuracy"] > 0.8
 
 
@@ -197,3 +197,25 @@ def test_migrate_reports_the_schema_version(tmp_path: Path) -> None:
     from checkpointing.migrations import MIGRATIONS
 
     assert f"sqlite: schema at version {MIGRATIONS[-1].version}" in result.stdout
+
+
+def test_eval_routing_reads_history_without_agent_names(tmp_path: Path) -> None:
+    """Sets written elsewhere give history as {role, content} and the answer as `expected`."""
+    import json
+
+    data = tmp_path / "conversations.jsonl"
+    line = {
+        "text": "gostei da 2, escreve a legenda",
+        "history": [
+            {"role": "user", "content": "me da 3 ideias de post pro dia dos pais"},
+            {"role": "assistant", "content": "1) Kit churrasco 2) Sorteio 3) Foto com o pai"},
+        ],
+        "expected": "max",
+    }
+    data.write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = run("eval-routing", str(data), "--json", "--no-llm")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["items"][0]["predicted"] == "max"
+    assert set(report["items"][0]) == {"text", "expected", "predicted", "layer", "confidence", "ms"}
+    assert report["categories"]["followup"] == {"n": 1, "accuracy": 1.0}

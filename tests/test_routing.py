@@ -101,6 +101,51 @@ async def test_a_clear_topic_switch_leaves_the_previous_agent(router: Router) ->
     assert decision["agent"] == "lia"
 
 
+async def test_history_without_agent_names_still_keeps_a_followup(router: Router) -> None:
+    """Imported conversations carry no agent names: the answering agent is inferred."""
+    history = turns(
+        (None, "me da ideias de stories pra semana da loja de plantas"),
+        (None, "1) Segunda: planta da semana; 2) Quarta: enquete sol ou sombra; 3) Sexta: mudas"),
+    )
+    history[1] = HistoryTurn(role="assistant", content=history[1]["content"], agent=None)
+    decision = await router.route("gostei da 3, faz o roteiro", history)
+    assert (decision["agent"], decision["layer"]) == ("max", "followup")
+
+
+async def test_a_followup_into_the_reply_stays_despite_another_domains_words(
+    router: Router,
+) -> None:
+    """An item of Lia's list, asked about with money words, is still Lia's."""
+    history = turns(
+        (None, "como organizo a folha da padaria com 3 funcionarios"),
+        (
+            "lia",
+            "1) Salário registrado; 2) Horas extras com 50%; 3) Vale-transporte com desconto "
+            "de até 6%; 4) Pagamento até o 5º dia útil.",
+        ),
+    )
+    decision = await router.route(
+        "o 2 ai, quanto fica pra quem ganha 1.700 e fez 10 horas?", history
+    )
+    assert decision["agent"] == "lia"
+
+
+def test_embedding_new_examples_reports_progress(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from core.embeddings import shared_embedder
+
+    texts = [f"exemplo de roteamento numero {i}" for i in range(5)]
+    with caplog.at_level("INFO", logger="esquadra.embeddings"):
+        shared_embedder("enpt").embed_cached(texts, tmp_path, batch=2)
+    progress = [r.getMessage() for r in caplog.records if "embedded" in r.getMessage()]
+    assert progress == [
+        "embedded 2/5 routing examples",
+        "embedded 4/5 routing examples",
+        "embedded 5/5 routing examples",
+    ]
+
+
 async def test_decision_lists_candidates_with_scores(router: Router) -> None:
     decision = await router.route("quanto vou pagar de DAS esse mes?")
     assert decision["agent"] == "leo"
@@ -132,6 +177,21 @@ def test_dev_accuracy_stays_within_two_points_of_the_baseline(router: Router) ->
     assert report["accuracy"] >= baseline["accuracy"] - 0.02, (
         f"dev accuracy {report['accuracy']:.1%} fell more than 2 points below the baseline "
         f"{baseline['accuracy']:.1%}"
+    )
+
+
+def test_wide_dev_accuracy_stays_within_two_points_of_its_baseline(router: Router) -> None:
+    """The wide dev set: other segments and voices, cross-domain messages, follow-ups."""
+    import asyncio
+
+    baseline = json.loads((DATA / "routing_baseline_wide.json").read_text(encoding="utf-8"))
+    report = asyncio.run(evaluate(router, read_routing_data(DATA / "routing_dev_wide.jsonl")))
+    assert report["n"] == baseline["n"]
+    for kind in ("followup", "hard"):
+        assert report["categories"][kind]["n"] == baseline["categories"][kind]["n"]
+    assert report["accuracy"] >= baseline["accuracy"] - 0.02, (
+        f"wide dev accuracy {report['accuracy']:.1%} fell more than 2 points below the "
+        f"baseline {baseline['accuracy']:.1%}"
     )
 
 

@@ -1,12 +1,12 @@
 """Multi-layer message routing: rules, follow-up, semantic head, LLM — cheapest first."""
 
 from nodes.routing._followup import (
-    DEFAULT_SWITCH_THRESHOLD,
     DEFAULT_WEIGHTS,
-    FEATURES,
+    PAIR_FEATURES,
+    Context,
+    ContextModel,
     FollowupLayer,
-    FollowupModel,
-    followup_features,
+    pair_features,
 )
 from nodes.routing._lexical import ExamplesLayer
 from nodes.routing._llm import LlmLayer, RouteChoice
@@ -23,13 +23,13 @@ from nodes.routing._types import (
 )
 
 __all__ = [
-    "DEFAULT_SWITCH_THRESHOLD",
     "DEFAULT_WEIGHTS",
-    "FEATURES",
+    "PAIR_FEATURES",
     "Candidate",
+    "Context",
+    "ContextModel",
     "ExamplesLayer",
     "FollowupLayer",
-    "FollowupModel",
     "HeadModels",
     "HistoryTurn",
     "Layer",
@@ -42,6 +42,6 @@ __all__ = [
     "SemanticHead",
     "SemanticLayer",
     "fit_head_models",
-    "followup_features",
+    "pair_features",
     "previous_agent",
 ]
