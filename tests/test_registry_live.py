@@ -45,6 +45,12 @@ async def app_client(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     yield open_client
 
 
+async def on_app(client: Any, function: Any, *args: Any) -> Any:
+    """`await function(*args)` on the app's own loop, where its stores were opened: the app's
+    background tasks (registry poll, alerts, reminders) use them there at the same time."""
+    return await asyncio.to_thread(client.blocking_portal.call, function, *args)
+
+
 def _live(client: Any) -> Any:
     return client.app.state.chat.live
 
@@ -56,13 +62,13 @@ async def test_a_deactivated_agent_routes_to_the_fallback_and_back(app_client: C
         head_before = [layer for layer in router.layers]
         assert (await chat(client, message=HR_QUESTION))[0][1]["agent"] == "lia"
 
-        await registry.propose(live.store, LOADED, "lia", {"active": False}, "ana")
-        assert await live.refresh()
+        await on_app(client, registry.propose, live.store, LOADED, "lia", {"active": False}, "ana")
+        assert await on_app(client, live.refresh)
         events = await chat(client, message=HR_QUESTION)
         assert events[0][1]["agent"] == "max"
 
-        await registry.propose(live.store, LOADED, "lia", {"active": True}, "ana")
-        assert await live.refresh()
+        await on_app(client, registry.propose, live.store, LOADED, "lia", {"active": True}, "ana")
+        assert await on_app(client, live.refresh)
         assert (await chat(client, message=HR_QUESTION))[0][1]["agent"] == "lia"
         assert router.layers == head_before  # the same layers, nothing refitted
 
@@ -77,8 +83,8 @@ async def test_a_temperature_change_reaches_the_next_model_request(
         assert (first["temperature"], first[TOKENS]) == (0.6, 800)  # Max's, from the YAML
 
         patch = {"temperature": 1.3, "max_tokens": 321, "prompt_text": "Você é o Max. Seja breve."}
-        await registry.propose(live.store, LOADED, "max", patch, "ana")
-        assert await live.refresh()
+        await on_app(client, registry.propose, live.store, LOADED, "max", patch, "ana")
+        assert await on_app(client, live.refresh)
         events = await chat(client, message=MARKETING_QUESTION)
         assert events[0][1]["agent"] == "max"
         request = llm.stub.requests[-1]
@@ -89,8 +95,8 @@ async def test_a_temperature_change_reaches_the_next_model_request(
 async def test_the_background_poll_picks_up_a_change(app_client: Client) -> None:
     async with app_client({}) as client:
         live = _live(client)
-        await registry.propose(live.store, LOADED, "lia", {"active": False}, "ana")
-        revision = await live.store.revision()
+        await on_app(client, registry.propose, live.store, LOADED, "lia", {"active": False}, "ana")
+        revision = await on_app(client, live.store.revision)
         for _ in range(100):  # the poll runs every 0.5 s; give it up to 10 s on a busy machine
             if live.current.revision == revision:
                 break
@@ -102,7 +108,7 @@ async def test_a_turn_keeps_the_snapshot_it_started_with(app_client: Client) -> 
     async with app_client({}) as client:
         live = _live(client)
         before = live.current
-        await registry.propose(live.store, LOADED, "lia", {"active": False}, "ana")
-        await live.refresh()
+        await on_app(client, registry.propose, live.store, LOADED, "lia", {"active": False}, "ana")
+        await on_app(client, live.refresh)
         assert "lia" in before.active  # a snapshot is never changed in place
         assert "lia" not in live.current.active

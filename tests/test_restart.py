@@ -60,13 +60,18 @@ def test_two_workers_share_one_conversation_through_postgres(
         "ESQUADRA_REDIS_PREFIX": prefix,
         "OPENAI_API_KEY": "",
     }
+    owner = f"dono-{uuid.uuid4().hex[:8]}"
     with ServerProcess(env, workers=2) as server:
         for n in range(1, 6):
-            # A new connection each time, so the kernel spreads them over both workers.
-            events = post_chat(server.url, message=f"registra {n}00 de venda hoje", thread_id="w-1")
-            assert events[-1][0] == "done"
-        events = post_chat(server.url, message="@leo qual meu saldo?", thread_id="w-1")
+            # A new connection each time, so the kernel spreads them over both workers: the
+            # question asked by one is answered ("sim") on whichever gets the next message.
+            for message in (f"registra {n}00 de venda hoje", "sim"):
+                events = post_chat(server.url, message=message, thread_id="w-1", user_id=owner)
+                assert events[-1][0] == "done"
+        events = post_chat(
+            server.url, message="@leo qual meu saldo?", thread_id="w-1", user_id=owner
+        )
         reply = "".join(data["text"] for kind, data in events if kind == "token")
         thread = httpx.get(f"{server.url}/v1/threads/w-1", timeout=10).json()
-    assert [m["role"] for m in thread["messages"]] == ["user", "assistant"] * 6
-    assert "R$ 1.500,00" in reply  # 100 + 200 + 300 + 400 + 500, whichever worker recorded them
+    assert [m["role"] for m in thread["messages"]] == ["user", "assistant"] * 11
+    assert "saldo R$ 1.500,00" in reply  # 100 + 200 + 300 + 400 + 500, whichever worker wrote

@@ -261,9 +261,13 @@ async def test_the_api_routes_with_the_refitted_head_and_readyz_says_where_it_ca
     settings = store_settings(None, tmp_path)
     async with AsyncTestClient(app=create_app(settings, environ={})) as client:
         live = client.app.state.chat.live
-        await edit_lia(live.store, LIA_EXAMPLES + NEW_LIA_EXAMPLES)
-        await live.refresh()
-        await live.refitter.settled()
+
+        async def edit_and_refit() -> None:  # on the app's loop, where its stores live
+            await edit_lia(live.store, LIA_EXAMPLES + NEW_LIA_EXAMPLES)
+            await live.refresh()
+            await live.refitter.settled()
+
+        await asyncio.to_thread(client.blocking_portal.call, edit_and_refit)
 
         classified = (await client.post("/v1/classify", json={"text": MESSAGE})).json()
         body = (await client.get("/readyz")).json()
