@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -149,7 +150,9 @@ async def test_ids_that_forge_lines_or_paths_are_refused_and_not_stored(
     response = await sqlite_client.post("/v1/chat", json={"message": "oi", "user_id": user_id})
     assert_invalid_id(response, "user_id")
     identity = sqlite_client.app.state.identity
-    assert await identity.user(user_id) is None
+    # On the app's loop, where its SQLite seam lives (its alert and reminder loops use it too).
+    found = await asyncio.to_thread(sqlite_client.blocking_portal.call, identity.user, user_id)
+    assert found is None
 
 
 async def test_thread_ids_with_dot_dot_are_refused(sqlite_client: AsyncTestClient) -> None:

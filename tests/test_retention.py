@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import date
 from importlib.metadata import version
 from pathlib import Path
@@ -16,6 +17,7 @@ from langchain_core.messages import HumanMessage
 
 from checkpointing import open_stores
 from checkpointing.langgraph_tables import COLUMNS, STATEMENTS, checkpoint_tables
+from checkpointing.ledger import LedgerStore
 from checkpointing.retention import CheckpointPruner
 from checkpointing.stores import Stores
 from graphs.compiler import Squad, build_squad
@@ -95,24 +97,22 @@ async def test_prune_keeps_exactly_k_and_the_thread_continues(
     config = {"configurable": {"thread_id": thread}}
     async with open_stores(store_settings(durable_url, tmp_path)) as stores:
         graph = squad.builder.compile(checkpointer=stores.checkpointer)
-        for n in range(10):
-            await graph.ainvoke(
-                {"messages": [HumanMessage(content=f"registra {n + 1}00 de venda hoje")]},
-                config,
-                context=CONTEXT,
-            )
+        context = replace(CONTEXT, user_id="owner-retention", ledger=LedgerStore(stores.db))
+        texts = [f"ideia de post número {n + 1} pra loja" for n in range(9)]
+        for text in [*texts, "registra 1.500 de venda hoje"]:  # the last one asks sim/não
+            await graph.ainvoke({"messages": [HumanMessage(content=text)]}, config, context=context)
         before = await count_rows(stores, thread)
         tables = checkpoint_tables(stores.backend, stores.db)
         pruned = await CheckpointPruner(tables, 3).prune(thread)
         after = await count_rows(stores, thread)
         assert after["checkpoints"] == 3
         assert pruned.checkpoints == before["checkpoints"] - 3
-        # Still a working conversation: the ledger of all ten turns is in the latest state.
-        await graph.ainvoke(
-            {"messages": [HumanMessage(content="@leo qual meu saldo?")]}, config, context=CONTEXT
-        )
+        # Still a working conversation: every message, and the question still waiting.
+        await graph.ainvoke({"messages": [HumanMessage(content="sim")]}, config, context=context)
         state = await graph.aget_state(config)
-    assert "R$ 5.500,00" in state.values["messages"][-1].content  # 100 + 200 + … + 1.000
+    messages = state.values["messages"]
+    assert len(messages) == 22
+    assert messages[-1].content.startswith("Pronto! Registrei receita de R$ 1.500,00")
 
 
 # --------------------------------------------------------------------------- table contract

@@ -146,6 +146,7 @@ READERS = {
     "session:user:": "IdentityService.active_thread (ChatService.prepare)",
     "gate:": "the thread lock's scripts (checkpointing/locks.py)",
     "memory:": "the memory consumer (checkpointing/memory_pipeline.py)",
+    "alerts:evaluator": "the alert evaluator's lease (checkpointing/leases.py): one worker runs it",
 }
 
 
@@ -212,9 +213,9 @@ async def test_the_router_reads_the_yaml_routing_window(
     seen: list[list[HistoryTurn]] = []
     route = squad.router.route
 
-    async def spy(text: str, history: Sequence[HistoryTurn] = ()) -> Any:
+    async def spy(text: str, history: Sequence[HistoryTurn] = (), **kwargs: Any) -> Any:
         seen.append(list(history))
-        return await route(text, history)
+        return await route(text, history, **kwargs)
 
     monkeypatch.setattr(squad.router, "route", spy)
     graph = squad.builder.compile(checkpointer=InMemorySaver())
