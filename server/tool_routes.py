@@ -7,7 +7,6 @@ a bad argument is a 422 naming the field, never a 500.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -18,10 +17,9 @@ from litestar.params import FromPath, FromQuery
 from core.ids import check_id
 from server.errors import ApiError
 from server.schemas import ErrorBody, check_json_body, response_spec
-from tools.base import ToolArgsError, ToolEnv, UnknownTool
+from tools.base import MONTH, ToolArgsError, ToolEnv, UnknownTool
 from tools.registry import TOOLS, call_tool
 
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _ERRORS = {
     400: response_spec(ErrorBody, description="`invalid_json`: the body is not a JSON object."),
     401: response_spec(ErrorBody, description="`unauthorized`: `ESQUADRA_API_KEY` is set."),
@@ -94,7 +92,7 @@ async def ledger_csv(user_id: FromPath[str], month: FromQuery[str], state: State
     from checkpointing.ledger import entries_csv
 
     check_id(user_id, "user_id")
-    if not _MONTH.fullmatch(month):
+    if not MONTH.fullmatch(month):
         raise ApiError(400, "invalid_request", "Use month=AAAA-MM, por exemplo 2026-11.")
     entries = await state.chat.ledger.month(user_id, month)
     return Response(

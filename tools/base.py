@@ -16,12 +16,20 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    ValidationError,
+)
 
 from finance.amounts import format_brl, parse_amount
 from graphs.state import BUSINESS_TZ
 
 CENT = Decimal("0.01")
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")  # "2026-11": a month as every tool takes it
 _PLAIN_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -43,6 +51,16 @@ def _to_decimal(value: Any) -> Any:
             raise ValueError(f"não entendi o valor {value!r}")
         return parsed
     raise ValueError("esperava um número ou um texto com o valor")
+
+
+def _check_month(value: str) -> str:
+    if not MONTH.fullmatch(value):
+        raise ValueError("use o formato AAAA-MM, por exemplo 2026-11")
+    return value
+
+
+# A month argument ("2026-11"), with the same field error in every tool.
+MonthArg = Annotated[str, AfterValidator(_check_month)]
 
 
 def money_text(value: Decimal) -> str:

@@ -12,10 +12,9 @@ from pydantic import Field, field_validator
 from core.text import fold
 from nodes.money import find_brl_amount, format_brl
 from tools import categories
-from tools.base import Args, MoneyArg, MoneyOut, Result, ToolEnv, ToolSpec
+from tools.base import Args, MoneyArg, MoneyOut, MonthArg, Result, ToolEnv, ToolSpec
 from tools.text_dates import entry_date, strip_dates
 
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _RECORD_VERB = re.compile(
     r"\b(?:regist\w*|lanc(?:a|e|ar|o|ou|ei|amentos?)|anot\w*|adicion\w*|inclu\w*|coloc\w*|bot\w*|"
     r"paguei|recebi|vendi|gastei|comprei|faturei|entrou|saiu)\b"
@@ -65,14 +64,7 @@ class TransactionResult(Result):
 
 class CashSummaryArgs(Args):
     user_id: str = Field(min_length=1, max_length=128)
-    month: str = Field(description="Mês no formato YYYY-MM")
-
-    @field_validator("month")
-    @classmethod
-    def _month(cls, value: str) -> str:
-        if not _MONTH.fullmatch(value):
-            raise ValueError("use o formato AAAA-MM, por exemplo 2026-11")
-        return value
+    month: MonthArg = Field(description="Mês no formato YYYY-MM")
 
 
 class CashSummaryResult(Result):

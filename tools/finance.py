@@ -24,6 +24,7 @@ from tools.base import (
     Args,
     MoneyArg,
     MoneyOut,
+    MonthArg,
     PercentOut,
     Result,
     ToolArgsError,
@@ -61,7 +62,6 @@ def _date_arg(value: Any) -> Any:
 
 
 DateArg = Annotated[dt.date, BeforeValidator(_date_arg)]
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
 _MONEY_CEILING = Decimal("1000000000000")  # R$ 1 trilhão: beyond it, a typo, not a business
@@ -612,19 +612,12 @@ BUSINESS_CALENDAR = ToolSpec(
 
 class ObligationsArgs(Args):
     user_id: str = Field(min_length=1, max_length=128)
-    month: str = Field(description="Mês no formato AAAA-MM")
+    month: MonthArg = Field(description="Mês no formato AAAA-MM")
     regime: Literal["mei", "simples"] | None = Field(
         default=None, description="mei ou simples; padrão: simples"
     )
     employees: bool = Field(default=False, description="Tem empregados (FGTS, INSS, 13º…)")
     state: StateArg = Field(default=None, description="Sigla do estado, para feriados estaduais")
-
-    @field_validator("month")
-    @classmethod
-    def _month(cls, value: str) -> str:
-        if not _MONTH.fullmatch(value):
-            raise ValueError("use o formato AAAA-MM, por exemplo 2026-11")
-        return value
 
     @field_validator("state")
     @classmethod
