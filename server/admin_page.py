@@ -22,16 +22,25 @@ from server.web import PAGE_HEADERS, STATIC_DIR
 @get("/admin", include_in_schema=False, opt={"access": "public"})
 async def admin_page(state: State) -> Response[str]:
     """The admin page; whether the admin API is enabled is rendered into it."""
+    return render_admin_page(state, admin_template())
+
+
+def render_admin_page(state: State, template: str) -> Response[str]:
+    """An admin page (this one, the dashboard) told whether the admin API is on."""
     gatekeeper: Gatekeeper = state.gatekeeper
     enabled = "true" if gatekeeper.admin_enabled else "false"
-    page = admin_template().replace("{{admin_enabled}}", enabled)
+    page = template.replace("{{admin_enabled}}", enabled)
     return Response(page, media_type=MediaType.HTML, headers=PAGE_HEADERS)
 
 
 @cache
+def static_page(name: str) -> str:
+    """A page under `server/static/`, read once (at app creation, off the request path)."""
+    return (STATIC_DIR / name).read_text(encoding="utf-8")
+
+
 def admin_template() -> str:
-    """`admin.html`, read once (at app creation, off the request path)."""
-    return (STATIC_DIR / "admin.html").read_text(encoding="utf-8")
+    return static_page("admin.html")
 
 
 ADMIN_PAGE_ROUTES = [admin_page]

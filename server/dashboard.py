@@ -10,21 +10,19 @@ is public and holds no data. Its charts are drawn by Chart.js, vendored in
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
 from typing import Annotated
 
 import msgspec
-from litestar import MediaType, Response, get
+from litestar import Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
 from checkpointing.sql import iso, utcnow
 from checkpointing.turn_log import TurnLog
 from checkpointing.turn_stats import daily_by_agent, daily_by_layer, latency_series
+from server.admin_page import render_admin_page, static_page
 from server.admin_routes import DAY_ZONE, start_of_day
-from server.auth import Gatekeeper
 from server.schemas import ErrorBody, response_spec
-from server.web import PAGE_HEADERS, STATIC_DIR
 
 # About this many points on the latency chart when the caller names no bucket.
 _POINTS = 48
@@ -112,16 +110,11 @@ async def metrics_timeseries(
 @get("/admin/dashboard", include_in_schema=False, opt={"access": "public"})
 async def dashboard_page(state: State) -> Response[str]:
     """The dashboard page; whether the admin API is enabled is rendered into it."""
-    gatekeeper: Gatekeeper = state.gatekeeper
-    enabled = "true" if gatekeeper.admin_enabled else "false"
-    page = dashboard_template().replace("{{admin_enabled}}", enabled)
-    return Response(page, media_type=MediaType.HTML, headers=PAGE_HEADERS)
+    return render_admin_page(state, dashboard_template())
 
 
-@cache
 def dashboard_template() -> str:
-    """`dashboard.html`, read once (at app creation, off the request path)."""
-    return (STATIC_DIR / "dashboard.html").read_text(encoding="utf-8")
+    return static_page("dashboard.html")
 
 
 DASHBOARD_ROUTES = [metrics_timeseries, dashboard_page]
