@@ -204,9 +204,7 @@ async def _run_read_tool(
         args = spec.validate(raw)
         result = await spec.run(args, env)
     except ToolArgsError as error:
-        return "Não deu para consultar: " + "; ".join(
-            f"{e['field']}: {e['message']}" for e in error.errors
-        )
+        return f"Não deu para consultar: {error.problems}"
     except Exception:  # a store down or absent (Studio): said, not raised into the turn
         log.exception("tool %s failed", spec.name)
         return "Não consegui consultar isso agora; tente de novo em instantes."

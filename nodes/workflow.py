@@ -153,8 +153,9 @@ def make_workflow_nodes(
             if tool.complete is not None:
                 args = tool.complete(args, env)
         except ToolArgsError as error:
-            problems = "; ".join(f"{e['field']}: {e['message']}" for e in error.errors)
-            text = f"Não deu para seguir, algo nos dados não bate ({problems}). Pode corrigir?"
+            text = (
+                f"Não deu para seguir, algo nos dados não bate ({error.problems}). Pode corrigir?"
+            )
             return Command(goto=END, update=reply(runtime, text, usage))
         expires = datetime.now(UTC) + timedelta(minutes=workflow.expires_after_min)
         question = render(workflow.confirm or "", tool, args) if confirms else ""
@@ -209,8 +210,7 @@ def make_workflow_nodes(
                 raise RuntimeError("no store is open in this run")
             result = await tool.run(args, env)
         except ToolArgsError as error:
-            problems = "; ".join(f"{e['field']}: {e['message']}" for e in error.errors)
-            text = f"Não deu para concluir ({problems})."
+            text = f"Não deu para concluir ({error.problems})."
         except Exception:
             log.exception("workflow %s: tool %s failed", workflow.id, tool.name)
             text = "Não consegui concluir agora; nada foi registrado. Tente de novo em instantes."

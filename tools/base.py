@@ -95,7 +95,12 @@ class ToolArgsError(Exception):
     def __init__(self, tool: str, errors: list[dict[str, str]]) -> None:
         self.tool = tool
         self.errors = errors
-        super().__init__(f"{tool}: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        super().__init__(f"{tool}: {self.problems}")
+
+    @property
+    def problems(self) -> str:
+        """ "field: message; field: message", as the owner is told."""
+        return "; ".join(f"{e['field']}: {e['message']}" for e in self.errors)
 
 
 class UnknownTool(KeyError):
