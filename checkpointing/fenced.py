@@ -91,10 +91,17 @@ class LocalFences:
 
 
 # The two-key form: a key space apart from the one-key advisory locks of the other stores.
-_LOCK = "SELECT pg_advisory_xact_lock(hashtext('esquadra_fence'), hashtext(%s))"
 _LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('esquadra_fence'), hashtext(%s))"
+# One autocommit statement: the row to insert comes out of the exclusive lock's subquery, so the
+# lock is granted (every in-flight fenced write committed) before the upsert runs, and it is
+# released when the statement's own transaction commits. The upsert reads the latest committed
+# token even when it committed after the statement began: ON CONFLICT DO UPDATE always takes
+# the current row version, so the fence stays monotonic without a BEGIN/COMMIT round trip each.
 _ADVANCE = """
-INSERT INTO thread_fences (thread_id, token) VALUES (%s, %s)
+INSERT INTO thread_fences (thread_id, token)
+SELECT %s, %s FROM (
+    SELECT pg_advisory_xact_lock(hashtext('esquadra_fence'), hashtext(%s))
+) AS granted
 ON CONFLICT (thread_id) DO UPDATE
 SET token = GREATEST(thread_fences.token + 1, EXCLUDED.token), updated_at = now()
 RETURNING token"""
@@ -123,9 +130,8 @@ class PostgresFences:
         self._holders = asyncio.Semaphore(self.max_holders)
 
     async def advance(self, thread_id: str, token: int) -> int:
-        async with self._holders, self.db.transaction() as tx:
-            await tx.execute(_LOCK, (thread_id,))  # waits for in-flight fenced writes
-            row = await tx.fetchone(_ADVANCE, (thread_id, token))
+        async with self._holders:  # waits for in-flight fenced writes, holding a connection
+            row = await self.db.fetchone(_ADVANCE, (thread_id, token, thread_id))
         if row is None:  # INSERT … RETURNING returns the row it wrote
             raise RuntimeError(f"thread_fences: no row returned for {thread_id}")
         return int(row[0])
