@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -201,8 +202,8 @@ def create_app(
         cors_config=_cors(settings),
         lifespan=[lifespan],
         exception_handlers={Exception: exception_to_response},
-        # The request id first: the metrics middleware's requests are then logged with it.
-        middleware=[request_id_middleware, metrics.middleware],
+        # One wrapper: the request id, and the request counted when it ends.
+        middleware=[partial(request_id_middleware, observe=metrics.count_request)],
         openapi_config=OpenAPIConfig(title="Esquadra", version="0.1.0", path="/schema"),
         # Logging is configured by the process (`esquadra serve --log-level`); Litestar's default
         # would put the root logger at INFO and log every model request on the hot path.

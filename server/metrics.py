@@ -43,7 +43,7 @@ from typing import Any
 
 from litestar import get
 from litestar.datastructures import State
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -254,32 +254,13 @@ class Metrics:
         multiprocess.MultiProcessCollector(registry, path=str(self.multiproc_dir))
         return generate_latest(registry)
 
-    # ---- HTTP requests: an ASGI middleware around every routed request
+    # ---- HTTP requests: counted by the request-id middleware when each one ends
 
-    def middleware(self, app: ASGIApp) -> ASGIApp:
-        """Count each request once, when it ends, by its route template and status (a request
-        the router refused — unknown path, 405 — never reaches route middleware)."""
-        requests = self.requests
-
-        async def counted(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
-            status = 500  # raised before a response started: the exception mapper's answer
-
-            async def sending(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
-            try:
-                await app(scope, receive, sending)
-            finally:
-                route = scope.get("path_template") or OTHER
-                requests.labels(route, scope.get("method", ""), str(status)).inc()
-
-        return counted
+    def count_request(self, scope: Scope, status: int) -> None:
+        """Count one request by its route template and status (a request the router refused —
+        unknown path, 405 — never reaches route middleware)."""
+        route = scope.get("path_template") or OTHER
+        self.requests.labels(route, scope.get("method", ""), str(status)).inc()
 
 
 @get(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,8 +23,13 @@ _HEADER_KEY = HEADER.lower().encode()
 _SANE = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
 
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Wrap `app`: each HTTP request runs with its id set and answers with it in a header."""
+def request_id_middleware(
+    app: ASGIApp, observe: Callable[[Scope, int], None] | None = None
+) -> ASGIApp:
+    """Wrap `app`: each HTTP request runs with its id set and answers with it in a header.
+
+    `observe(scope, status)` runs once when the request ends (the metrics' request counter):
+    one wrapper around `send` for both, since an SSE reply passes every frame through it."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,10 +38,13 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         # 32 hex digits like a uuid4's, at a fifth of uuid4()'s cost (0.9 µs against 3.8)
         request_id = _incoming(scope) or os.urandom(16).hex()
         header = (_HEADER_KEY, request_id.encode())
+        status = 500  # raised before a response started: the exception mapper's answer
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), header]
+                status = message["status"]
             await send(message)
 
         token = REQUEST_ID.set(request_id)
@@ -43,6 +52,8 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_with_id)
         finally:
             REQUEST_ID.reset(token)
+            if observe is not None:
+                observe(scope, status)
 
     return middleware
 
