@@ -116,3 +116,27 @@ class TreeSampler:
     def cpu_s(self) -> float:
         """CPU seconds the trees spent between `start` and `stop`."""
         return max(0.0, self._cpu_end - self._cpu_start)
+
+
+def reference_loop_ms(repeats: int = 3) -> float:
+    """Milliseconds for a fixed pure-Python loop, best of `repeats`: this machine's speed, so
+    runs on different machines of the same kind can be compared (the floor's and the squad's
+    CPU per reply scale with it, not always by the same factor)."""
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
+
+
+def steal_ticks() -> int | None:
+    """The CPU time the hypervisor gave to other guests (`steal` in /proc/stat), in ticks."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    return int(fields[8]) if len(fields) > 8 and fields[0] == "cpu" else None

@@ -64,6 +64,11 @@ def format_table(report: dict[str, Any]) -> str:
         f"mode {cfg['mode']}, think {cfg['think_s']} s, pinned {cfg['pinned']}, "
         f"{cfg['cpus']} CPUs, load avg at start {cfg['load_avg_at_start']}"
     )
+    if cfg.get("reference_loop_ms") is not None:  # reports written before it lack it
+        lines.append(
+            f"machine: reference loop {cfg['reference_loop_ms']} ms, "
+            f"CPU stolen by other guests {cfg.get('cpu_steal_pct')} %"
+        )
     return "\n".join(lines)
 
 

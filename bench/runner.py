@@ -25,7 +25,14 @@ from bench.loadgen import (
     run_users,
     warm_up,
 )
-from bench.procstats import TreeSampler, listening_pids, postgres_pids, redis_pids
+from bench.procstats import (
+    TreeSampler,
+    listening_pids,
+    postgres_pids,
+    redis_pids,
+    reference_loop_ms,
+    steal_ticks,
+)
 from bench.targets import (
     STUB_ARGS,
     TARGETS,
@@ -184,6 +191,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
     started = datetime.now(UTC)
     # Other work on this shared machine skews the numbers: record how busy it was.
     load_avg = [round(x, 2) for x in os.getloadavg()]
+    loop_ms, steal0, wall0 = reference_loop_ms(), steal_ticks(), time.monotonic()
     try:
         if cfg.llm_url:
             llm_url = cfg.llm_url.rstrip("/")
@@ -211,12 +219,23 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "load_avg_at_start": load_avg,
         "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+        "reference_loop_ms": loop_ms,
+        "cpu_steal_pct": _steal_pct(steal0, wall0),
         "nofile_limit": nofile,
         "seed": cfg.seed,
         "started_at": started.isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
     }
     return {"targets": targets, "config": config}
+
+
+def _steal_pct(steal0: int | None, wall0: float) -> float | None:
+    """Share of the machine's CPU time taken by other guests since `wall0` (all CPUs)."""
+    steal1 = steal_ticks()
+    if steal0 is None or steal1 is None:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK") * (time.monotonic() - wall0) * (os.cpu_count() or 1)
+    return round(100 * (steal1 - steal0) / ticks, 1) if ticks > 0 else None
 
 
 def default_out_dir() -> Path:

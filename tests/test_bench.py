@@ -94,3 +94,20 @@ def test_bench_end_to_end_squad_and_floor(tmp_path: Path) -> None:
     assert squad["route_p95_ms"] > 0
     assert "route_p95_ms" not in report["targets"]["floor"]
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".png"]
+    # The machine's speed travels with the numbers, so runs on other machines can be compared.
+    assert report["config"]["reference_loop_ms"] > 0
+    steal = report["config"]["cpu_steal_pct"]
+    assert steal is None or 0 <= steal <= 100
+
+
+def test_the_table_names_the_machine_speed_when_the_report_has_it() -> None:
+    from bench.report import format_table
+
+    config = {"mode": "capacity", "think_s": [10, 30], "pinned": False, "cpus": 2}
+    config["load_avg_at_start"] = [0.5, 0.5, 0.5]
+    old = format_table({"targets": {}, "config": dict(config)})
+    assert "reference loop" not in old  # reports from before the field still render
+    config |= {"reference_loop_ms": 102.7, "cpu_steal_pct": 2.5}
+    assert "reference loop 102.7 ms, CPU stolen by other guests 2.5 %" in format_table(
+        {"targets": {}, "config": config}
+    )
