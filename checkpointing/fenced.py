@@ -12,8 +12,9 @@ fence (tests/test_fenced.py fails if LangGraph adds a public method the wrapper 
 
 On Postgres the fence is the row `thread_fences(thread_id, token)`, guarded by a transaction-level
 advisory lock per thread. A fenced write opens a transaction on a connection of its own, takes
-the lock *shared*, reads the token (a new statement, so it sees every `advance` committed before
-the lock was granted), runs the saver's public `aput`/`aput_writes` (which commits on the saver's
+the lock *shared* and reads the token (`esquadra_fence_hold()`, migration 10: a VOLATILE function
+whose read takes a fresh snapshot, so it sees every `advance` committed before the lock was
+granted), runs the saver's public `aput`/`aput_writes` (which commits on the saver's
 connection), and then commits. A takeover's `advance` takes the same lock *exclusive* before
 updating the row, so it waits until an in-flight write has committed, and every later write of
 the old holder finds a different token: no check-then-write gap. (If the fence connection itself
@@ -91,7 +92,6 @@ class LocalFences:
 
 
 # The two-key form: a key space apart from the one-key advisory locks of the other stores.
-_LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('esquadra_fence'), hashtext(%s))"
 # One autocommit statement: the row to insert comes out of the exclusive lock's subquery, so the
 # lock is granted (every in-flight fenced write committed) before the upsert runs, and it is
 # released when the statement's own transaction commits. The upsert reads the latest committed
@@ -105,9 +105,9 @@ SELECT %s, %s FROM (
 ON CONFLICT (thread_id) DO UPDATE
 SET token = GREATEST(thread_fences.token + 1, EXCLUDED.token), updated_at = now()
 RETURNING token"""
-# Read in a statement of its own after the lock: under READ COMMITTED each statement takes a new
-# snapshot, so the token read is the one the last `advance` committed.
-_CHECK = "SELECT 1 FROM thread_fences WHERE thread_id = %s AND token = %s"
+# The shared lock, then the token read with a fresh snapshot (so it is the one the last
+# `advance` committed), in one round trip: the function of migration 10.
+_HOLD = "SELECT esquadra_fence_hold(%s, %s)"
 
 
 class PostgresFences:
@@ -139,8 +139,8 @@ class PostgresFences:
     @asynccontextmanager
     async def hold(self, thread_id: str, token: int) -> AsyncIterator[None]:
         async with self._holders, self.db.transaction() as tx:
-            await tx.execute(_LOCK_SHARED, (thread_id,))
-            if await tx.fetchone(_CHECK, (thread_id, token)) is None:
+            row = await tx.fetchone(_HOLD, (thread_id, token))
+            if row is None or not row[0]:
                 raise FenceRejected(thread_id, token)
             yield
 

@@ -397,6 +397,25 @@ BUSINESS_MIGRATION = Migration(
 )
 MIGRATIONS = (*MIGRATIONS, BUSINESS_MIGRATION)
 
+# The fence check of every fenced checkpoint write (checkpointing/fenced.py) in one statement:
+# the shared lock, then the token read by a query of its own. A VOLATILE function's queries
+# each take a fresh snapshot under READ COMMITTED, so the read sees the token of an `advance`
+# that committed while this call waited for the lock, as two separate statements did.
+_FENCE_HOLD = """CREATE OR REPLACE FUNCTION esquadra_fence_hold(p_thread TEXT, p_token BIGINT)
+RETURNS BOOLEAN LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext('esquadra_fence'), hashtext(p_thread));
+    RETURN EXISTS (SELECT 1 FROM thread_fences WHERE thread_id = p_thread AND token = p_token);
+END
+$$"""
+FENCE_HOLD_MIGRATION = Migration(
+    10,
+    "esquadra_fence_hold(): a fenced write's lock and token check in one round trip",
+    postgres=(_FENCE_HOLD,),
+    sqlite=(),  # fences on SQLite live in the process (LocalFences)
+)
+MIGRATIONS = (*MIGRATIONS, FENCE_HOLD_MIGRATION)
+
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

@@ -197,6 +197,35 @@ async def test_a_takeover_waits_for_the_write_in_flight_then_refuses_the_old_hol
             pass
 
 
+async def test_a_write_waiting_for_the_lock_reads_the_token_an_advance_committed_meanwhile(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The hold's token read comes after its lock in one statement (a VOLATILE function): it
+    must see a takeover committed while it waited, not the token of when the call began."""
+    async with open_stores(store_settings(postgres_url, tmp_path)) as stores:
+        fences = PostgresFences(stores.db)  # type: ignore[arg-type]
+        old = await fences.advance("waiting", 1)
+        async with stores.db.transaction() as takeover:  # type: ignore[union-attr]
+            # An advance caught half-way: the exclusive lock held, the new token written.
+            await takeover.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('esquadra_fence'), hashtext(%s))",
+                ("waiting",),
+            )
+            await takeover.execute(
+                "UPDATE thread_fences SET token = token + 1 WHERE thread_id = %s", ("waiting",)
+            )
+
+            async def old_write() -> None:
+                async with fences.hold("waiting", old):
+                    pass
+
+            write = asyncio.create_task(old_write())
+            await asyncio.sleep(0.3)
+            assert not write.done()  # waiting for the lock
+        with pytest.raises(FenceRejected):
+            await asyncio.wait_for(write, 5)
+
+
 async def test_concurrent_fenced_writes_do_not_exhaust_a_small_pool(
     postgres_url: str, tmp_path: Path
 ) -> None:
