@@ -1,9 +1,11 @@
-"""CPU and memory of a server's whole process tree (uvicorn supervisor + workers), via psutil."""
+"""CPU and memory of a server's whole process tree (uvicorn supervisor + workers), via psutil;
+and how fast and how shared this machine is (a reference loop, CPU stolen by other guests)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import psutil
 
@@ -122,8 +124,6 @@ def reference_loop_ms(repeats: int = 3) -> float:
     """Milliseconds for a fixed pure-Python loop, best of `repeats`: this machine's speed, so
     runs on different machines of the same kind can be compared (the floor's and the squad's
     CPU per reply scale with it, not always by the same factor)."""
-    import time
-
     best = float("inf")
     for _ in range(repeats):
         started = time.process_time()
